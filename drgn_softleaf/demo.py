@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Bundled fixtures
+----------------
+
+The repository's ``fixtures/vmcores/`` holds real vmcores, compressed as one
+``kernel-VER.tar.xz`` per kernel (its vmlinux and all its dumps) with a
+``NAME/manifest.json`` per dump. This module finds them and unpacks them
+once into a cache directory (``$XDG_CACHE_HOME/drgn-softleaf``), so that the
+console script has a demo and the tests have their corpus.
+"""
+
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+__all__ = ("DEMO_FIXTURE", "Fixture", "FixtureError", "fixtures_dir", "list_fixtures", "unpack")
+
+DEMO_FIXTURE = "linux-7.3-l5-quiescent"
+
+
+class FixtureError(Exception):
+    """A fixture is missing or cannot be unpacked."""
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """One unpacked fixture: its vmcore, its kernel's vmlinux, its manifest."""
+
+    name: str
+    vmcore: Path
+    vmlinux: Path
+    manifest: Path
+
+
+def fixtures_dir() -> Path:
+    """
+    Where the compressed fixtures are: ``$DRGN_SOFTLEAF_FIXTURES``, else the
+    ``fixtures/vmcores`` directory of the source tree this package runs from.
+    """
+    env = os.environ.get("DRGN_SOFTLEAF_FIXTURES")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "fixtures" / "vmcores"
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "drgn-softleaf"
+
+
+def list_fixtures(directory: Optional[Path] = None) -> List[str]:
+    """Names of the fixtures that have a manifest."""
+    d = directory or fixtures_dir()
+    return sorted(p.parent.name for p in d.glob("*/manifest.json"))
+
+
+def _kernel_of(name: str) -> str:
+    # linux-7.3-l5-quiescent -> 7.3
+    parts = name.split("-")
+    if len(parts) < 3 or parts[0] != "linux":
+        raise FixtureError(f"not a fixture name: {name}")
+    return parts[1]
+
+
+def unpack(name: str = DEMO_FIXTURE, directory: Optional[Path] = None) -> Fixture:
+    """
+    Return fixture *name*, unpacking its kernel's archive into the cache the
+    first time (the whole archive: every dump of that kernel).
+
+    :raises FixtureError: if the fixture or its archive is missing.
+    """
+    d = directory or fixtures_dir()
+    manifest = d / name / "manifest.json"
+    if not manifest.is_file():
+        raise FixtureError(
+            f"fixture {name} not found in {d} (set DRGN_SOFTLEAF_FIXTURES to the "
+            "fixtures/vmcores directory of a drgn-softleaf checkout)"
+        )
+    version = _kernel_of(name)
+    archive = d / f"kernel-{version}.tar.xz"
+    if not archive.is_file():
+        raise FixtureError(f"fixture archive {archive} is missing")
+    st = archive.stat()
+    dest = _cache_dir() / f"kernel-{version}-{st.st_size}-{int(st.st_mtime)}"
+    done = dest / ".complete"
+    if not done.exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            with tarfile.open(archive, "r:xz") as tar:
+                tar.extractall(dest, filter="data")
+        except (OSError, tarfile.TarError, EOFError) as e:
+            raise FixtureError(f"cannot unpack {archive}: {e}") from None
+        done.write_text("")
+    vmcore = dest / name / "vmcore"
+    vmlinux = dest / f"kernel-{version}" / "vmlinux"
+    for p in (vmcore, vmlinux):
+        if not p.is_file():
+            raise FixtureError(f"{archive} has no {p.relative_to(dest)}")
+    return Fixture(name, vmcore, vmlinux, manifest)

@@ -1,0 +1,217 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Enrichment
+----------
+
+The joins a classified leaf entry may need: the page and folio behind a pfn
+(with the flags that matter to triage, read from the folio head), and the
+swap device and slot behind a swap entry. Results are cached per program
+for the duration of one :class:`Enricher`.
+"""
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+from drgn import FaultError, Object, Program
+
+__all__ = ("Enricher", "FolioInfo", "SwapInfo")
+
+
+@dataclass(frozen=True)
+class FolioInfo:
+    """
+    The folio behind a pfn.
+
+    :ivar page: Address of the ``struct page`` of the pfn.
+    :ivar folio: Address of the folio (head page).
+    :ivar order: Folio order.
+    :ivar flags: Names of the head's page flags that are set.
+    :ivar error: Why the page could not be read (no memory map), else
+        ``None``.
+    """
+
+    pfn: int
+    page: int
+    folio: int
+    order: int
+    flags: Tuple[str, ...]
+    locked: bool
+    waiters: bool
+    hwpoison: bool
+    refcount: int
+    mapcount: int
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SwapInfo:
+    """
+    A swap device and the slot an entry points to.
+
+    :ivar path: The swap file or device, or ``None`` if the type is not an
+        active swap device.
+    :ivar count: The slot's swap count, or ``None`` if it cannot be read.
+    """
+
+    type: int
+    path: Optional[str]
+    active: bool
+    max: Optional[int]
+    count: Optional[int]
+
+
+class Enricher:
+    """Looks up folios and swap slots for one program, caching both."""
+
+    def __init__(self, prog: Program) -> None:
+        self.prog = prog
+        self._folios: Dict[int, FolioInfo] = {}
+        self._swap_devices: Dict[int, Tuple[Optional[Object], Optional[str]]] = {}
+        self._flag_names: Optional[Tuple[Tuple[int, str], ...]] = None
+
+    def _page_flag_names(self) -> Tuple[Tuple[int, str], ...]:
+        if self._flag_names is None:
+            names = []
+            for name, value in self.prog.type("enum pageflags").enumerators:
+                if name.startswith("__NR") or name == "NR_PAGEFLAGS":
+                    continue
+                names.append((value, name[3:] if name.startswith("PG_") else name))
+            # Aliases share a bit; keep the first name the enum gives a bit.
+            seen = set()
+            uniq = []
+            for value, name in names:
+                if value not in seen:
+                    seen.add(value)
+                    uniq.append((value, name))
+            self._flag_names = tuple(uniq)
+        return self._flag_names
+
+    def folio(self, pfn: int) -> FolioInfo:
+        """Return the folio behind *pfn* (cached)."""
+        try:
+            return self._folios[pfn]
+        except KeyError:
+            pass
+        from drgn.helpers.linux.mm import compound_head, compound_order, pfn_to_page
+
+        prog = self.prog
+        page = pfn_to_page(prog, pfn)
+        try:
+            head = compound_head(page)
+            order = compound_order(head).value_()
+            flags_obj = head.flags
+            flags = flags_obj.f.value_() if flags_obj.type_.kind.name == "STRUCT" else flags_obj.value_()
+            refcount = head._refcount.counter.value_()
+            mapcount = _folio_mapcount(head, order)
+        except FaultError as e:
+            info = FolioInfo(pfn, page.value_(), 0, 0, (), False, False, False, 0, 0,
+                             error=f"no memory map for pfn {pfn:#x}: {e}")
+            self._folios[pfn] = info
+            return info
+        names = tuple(name for bit, name in self._page_flag_names() if flags & (1 << bit))
+        # PG_hwpoison is per page (the page itself, not the head).
+        hwpoison = False
+        try:
+            bit = prog.constant("PG_hwpoison").value_()
+            pflags = page.flags
+            pval = pflags.f.value_() if pflags.type_.kind.name == "STRUCT" else pflags.value_()
+            hwpoison = bool(pval & (1 << bit))
+        except (LookupError, FaultError):
+            pass
+        info = FolioInfo(
+            pfn=pfn,
+            page=page.value_(),
+            folio=head.value_(),
+            order=order,
+            flags=names,
+            locked="locked" in names,
+            waiters="waiters" in names,
+            hwpoison=hwpoison,
+            refcount=refcount,
+            mapcount=mapcount,
+        )
+        self._folios[pfn] = info
+        return info
+
+    def _swap_device(self, type: int) -> Tuple[Optional[Object], Optional[str]]:
+        try:
+            return self._swap_devices[type]
+        except KeyError:
+            pass
+        from drgn.helpers.linux.swap import swap_file_path
+
+        si: Optional[Object] = None
+        path: Optional[str] = None
+        try:
+            if type < self.prog["nr_swapfiles"].value_():
+                si = self.prog["swap_info"][type].read_()
+                if not si or not si.flags.value_() & 1:  # SWP_USED
+                    si = None
+                else:
+                    path = swap_file_path(si).decode(errors="replace")
+        except FaultError:
+            si = None
+        self._swap_devices[type] = (si, path)
+        return si, path
+
+    def swap(self, type: int, offset: int) -> SwapInfo:
+        """Return the swap device and slot count for a swap entry."""
+        si, path = self._swap_device(type)
+        if si is None:
+            return SwapInfo(type, None, False, None, None)
+        max_ = si.max.value_()
+        count = None
+        if offset < max_:
+            try:
+                count = self._swap_count(si, offset)
+            except FaultError:
+                count = None
+        return SwapInfo(type, path, True, max_, count)
+
+    def _swap_count(self, si: Object, offset: int) -> Optional[int]:
+        try:
+            swap_map = si.swap_map
+        except AttributeError:
+            swap_map = None
+        if swap_map is not None:
+            # Before the swap table: one byte per slot; SWAP_HAS_CACHE (0x40)
+            # and COUNT_CONTINUED (0x80) are not part of the count.
+            return swap_map[offset].value_() & 0x3F
+        # Since Linux 7.0 or so, counts live in per-cluster swap tables
+        # (mm/swap_table.h): the top SWP_TB_COUNT_BITS of the entry.
+        # SWAPFILE_CLUSTER: struct swap_table holds one entry per slot.
+        cluster_pages = self.prog.type("struct swap_table").size // 8
+        ci = si.cluster_info[offset // cluster_pages]
+        table = ci.table.read_()
+        if not table:
+            return 0
+        tb = self.prog.read_u64(table.value_() + 8 * (offset % cluster_pages))
+        from drgn_softleaf.arch import arch_layout
+
+        pfn_bits = arch_layout(self.prog).max_possible_physmem_bits - 12
+        has_zero = (64 - 2 - pfn_bits) > 2
+        flags_bits = min(5, 64 - (pfn_bits + 2))
+        count_bits = flags_bits - int(has_zero)
+        if tb == 0:
+            return 0
+        countable = (tb & 1) or (tb & 3) == 2
+        if not countable:
+            return None
+        return tb >> (64 - count_bits)
+
+
+def _folio_mapcount(head: Object, order: int) -> int:
+    try:
+        if order:
+            return head[1]._large_mapcount.counter.value_() + 1 if _has(head[1], "_large_mapcount") else 0
+        return head._mapcount.counter.value_() + 1
+    except (AttributeError, FaultError):
+        return 0
+
+
+def _has(obj: Object, member: str) -> bool:
+    try:
+        obj.member_(member)
+    except LookupError:
+        return False
+    return True

@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+drgn plugin
+-----------
+
+Registered in the ``drgn.plugins`` entry point group, so that every drgn
+session has the ``%softleaf`` command. drgn imports every installed plugin
+when it starts: this module imports nothing heavy and does no work at import
+time beyond registering the command.
+"""
+
+from typing import Any, Sequence
+
+from drgn import Program
+from drgn.commands import CommandError, ParsedCommand, parse_shell_command
+from drgn.commands.linux import linux_kernel_custom_command
+
+
+def _parse(source: str) -> ParsedCommand[Sequence[str]]:
+    return parse_shell_command(source)
+
+
+@linux_kernel_custom_command(
+    name="softleaf",
+    description="classify page-table leaf entries as the kernel does",
+    usage="**softleaf** {summary,vmas,entries,addr,decode} [*OPTION*...]",
+    long_description="Walk the page tables of a process and classify every leaf "
+    "entry the way include/linux/leafops.h does: present, none, swap, migration, "
+    "device-private, device-exclusive, hwpoison and markers. Run "
+    "'%softleaf COMMAND --help' for each sub-command; '--drgn' prints the "
+    "equivalent drgn-softleaf API code.",
+    parse=_parse,
+)
+def _cmd_softleaf(prog: Program, name: str, args: Sequence[str], **kwargs: Any) -> None:
+    from drgn_softleaf.commands import CommandFailed, parse, run
+
+    try:
+        ns = parse(list(args), "%softleaf")
+        if ns is None:
+            return
+        run(prog, ns)
+    except CommandFailed as e:
+        raise CommandError(str(e)) from None

@@ -1,0 +1,271 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Rendering
+---------
+
+Rich tables for people and JSON for scripts. The only module that imports
+rich. One :class:`rich.console.Console` is made by :func:`make_console` and
+passed in; it honours ``NO_COLOR`` and, when not writing to a terminal, uses
+a fixed wide width so that addresses are never cut.
+"""
+
+import json
+import os
+import sys
+from collections import Counter
+from typing import IO, Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from drgn_softleaf.classify import KIND_ORDER, Kind, LeafEntry
+from drgn_softleaf.scan import AddressSpace, Enriched
+from drgn_softleaf.walk import Vma
+
+__all__ = (
+    "JSON_SCHEMA_VERSION",
+    "entry_json",
+    "make_console",
+    "render_addr",
+    "render_decode",
+    "render_entries",
+    "render_summary",
+    "render_vmas",
+    "write_json_line",
+)
+
+# Version of the JSON Lines schema (README: "JSON Lines schema").
+JSON_SCHEMA_VERSION = 1
+
+# Width used when output is not a terminal: wide enough for every table.
+PIPE_WIDTH = 200
+
+
+def make_console(file: Optional[IO[str]] = None, width: Optional[int] = None) -> Console:
+    """
+    Make the console for one command. *file* defaults to the current
+    ``sys.stdout`` (looked up now, so drgn's ``> file`` and ``| pipe``
+    work).
+    """
+    if file is None:
+        file = sys.stdout
+    is_tty = hasattr(file, "isatty") and file.isatty()
+    if width is None and not is_tty:
+        width = PIPE_WIDTH
+    return Console(
+        file=file,
+        width=width,
+        no_color="NO_COLOR" in os.environ or not is_tty,
+        highlight=False,
+        soft_wrap=False,
+        force_terminal=False if not is_tty else None,
+    )
+
+
+def _addr_column(table: Table, name: str) -> None:
+    table.add_column(name, justify="right", no_wrap=True)
+
+
+def _kind_columns(counters: Iterable[Counter]) -> List[Kind]:
+    seen: Counter = Counter()
+    for c in counters:
+        seen.update(c)
+    always = (Kind.PRESENT, Kind.SWAP)
+    return [k for k in KIND_ORDER if k != Kind.NONE and (k in always or seen[k])]
+
+
+def render_summary(console: Console, rows: Sequence[Tuple[AddressSpace, int, Counter]]) -> None:
+    """One row per address space: counts of leaf entries per kind."""
+    kinds = _kind_columns(c for _, _, c in rows)
+    table = Table(title="Leaf entries per process", title_justify="left", box=None,
+                  header_style="bold")
+    table.add_column("PID", justify="right", no_wrap=True)
+    table.add_column("COMM", no_wrap=True)
+    table.add_column("VMAS", justify="right")
+    for k in kinds:
+        table.add_column(k.value.upper(), justify="right", no_wrap=True)
+    totals: Counter = Counter()
+    for space, nvmas, counts in rows:
+        totals.update(counts)
+        table.add_row(str(space.pid), Text(space.comm), str(nvmas),
+                      *(str(counts[k]) for k in kinds))
+    console.print(table)
+    console.print(
+        f"{len(rows)} address spaces; "
+        + ", ".join(f"{k.value} {totals[k]}" for k in kinds if totals[k])
+    )
+
+
+def _vma_flags_text(flags: int) -> str:
+    return "".join(
+        c if flags & bit else "-" for c, bit in (("r", 1), ("w", 2), ("x", 4), ("s", 8))
+    )
+
+
+def render_vmas(console: Console, space: AddressSpace,
+                rows: Sequence[Tuple[Vma, Counter]]) -> None:
+    """One row per VMA: its range, flags, file and counts per kind."""
+    kinds = _kind_columns(c for _, c in rows)
+    table = Table(title=f"VMAs of PID {space.pid} ({space.comm})", title_justify="left",
+                  box=None, header_style="bold")
+    _addr_column(table, "START")
+    _addr_column(table, "END")
+    table.add_column("FLAGS", no_wrap=True)
+    for k in kinds:
+        table.add_column(k.value.upper(), justify="right", no_wrap=True)
+    table.add_column("FILE", overflow="fold")
+    for vma, counts in rows:
+        table.add_row(f"{vma.start:#x}", f"{vma.end:#x}",
+                      _vma_flags_text(vma.flags) + (" hugetlb" if vma.hugetlb else ""),
+                      *(str(counts[k]) for k in kinds), Text(vma.file or ""))
+    console.print(table)
+
+
+def _details(e: Enriched) -> str:
+    entry = e.entry
+    parts: List[str] = []
+    if entry.kind == Kind.SWAP:
+        parts.append(f"type {entry.swap_type} offset {entry.swap_offset:#x}")
+        if e.swap is not None:
+            parts.append(e.swap.path or "(no such swap device)")
+            if e.swap.count is not None:
+                parts.append(f"count {e.swap.count}")
+    elif entry.pfn is not None:
+        parts.append(f"pfn {entry.pfn:#x}")
+    if entry.protnone:
+        parts.append(f"protnone ({entry.protnone_reason})")
+    if entry.marker:
+        parts.append("marker " + ",".join(entry.marker))
+    if entry.mig_young:
+        parts.append("young")
+    if entry.mig_dirty:
+        parts.append("dirty")
+    if entry.writable is not None:
+        parts.append("writable" if entry.writable else "read-only")
+    if entry.flags:
+        parts.append("flags " + ",".join(entry.flags))
+    if e.folio is not None:
+        f = e.folio
+        if f.error:
+            parts.append(f.error)
+        else:
+            parts.append(
+                f"folio {f.folio:#x} order {f.order}"
+                + (" locked" if f.locked else " unlocked")
+            )
+    if entry.note:
+        parts.append(entry.note)
+    return "; ".join(parts)
+
+
+def render_entries(console: Console, space: AddressSpace, entries: Iterable[Enriched]) -> int:
+    """List leaf entries; return how many were listed."""
+    table = Table(title=f"Leaf entries of PID {space.pid} ({space.comm})",
+                  title_justify="left", box=None, header_style="bold")
+    _addr_column(table, "ADDRESS")
+    table.add_column("LEVEL", no_wrap=True)
+    table.add_column("KIND", no_wrap=True)
+    _addr_column(table, "RAW")
+    table.add_column("DETAILS", overflow="fold")
+    n = 0
+    for e in entries:
+        entry = e.entry
+        table.add_row(f"{entry.addr:#x}", entry.level, entry.kind.value,
+                      f"{entry.raw:#018x}", Text(_details(e)))
+        n += 1
+    console.print(table)
+    console.print(f"{n} entries")
+    return n
+
+
+def render_decode(console: Console, value: int, entries: Sequence[Tuple[str, Enriched]]) -> None:
+    """Show what *value* means at each level it was decoded for."""
+    table = Table(title=f"{value:#018x}", title_justify="left", box=None, header_style="bold")
+    table.add_column("AS", no_wrap=True)
+    table.add_column("KIND", no_wrap=True)
+    table.add_column("DETAILS", overflow="fold")
+    for label, e in entries:
+        table.add_row(label, e.entry.kind.value, Text(_details(e)))
+    console.print(table)
+
+
+def render_addr(console: Console, space: AddressSpace, addr: int,
+                path: Sequence[Tuple[str, int, int, Optional[str]]],
+                leaf: Optional[Enriched], vma: Optional[Vma]) -> None:
+    """Show the entry at every level on the way to *addr* and its leaf."""
+    console.print(Text(f"PID {space.pid} ({space.comm}) address {addr:#x}"))
+    if vma is None:
+        console.print("not inside any VMA")
+    else:
+        console.print(Text(f"VMA {vma.start:#x}-{vma.end:#x} {_vma_flags_text(vma.flags)} "
+                           f"{vma.file or '(anonymous)'}"))
+    table = Table(box=None, header_style="bold")
+    table.add_column("LEVEL", no_wrap=True)
+    _addr_column(table, "ENTRY ADDRESS")
+    _addr_column(table, "VALUE")
+    table.add_column("", overflow="fold")
+    for level, entry_phys, value, what in path:
+        table.add_row(level, f"{entry_phys:#x} (phys)", f"{value:#018x}", what or "")
+    console.print(table)
+    if leaf is not None:
+        console.print(Text(f"leaf: {leaf.entry.level} {leaf.entry.kind.value} "
+                           f"at {leaf.entry.addr:#x} size {leaf.entry.size:#x}: {_details(leaf)}"))
+
+
+def entry_json(space: AddressSpace, e: Enriched) -> Dict[str, Any]:
+    """The JSON object for one leaf entry (schema in the README)."""
+    entry = e.entry
+    vma = entry.vma
+    out: Dict[str, Any] = {
+        "schema": JSON_SCHEMA_VERSION,
+        "pid": space.pid,
+        "comm": space.comm,
+        "addr": entry.addr,
+        "size": entry.size,
+        "level": entry.level,
+        "raw": entry.raw,
+        "raw_hex": f"{entry.raw:#018x}",
+        "kind": entry.kind.value,
+        "vma_start": vma.start if vma else None,
+        "vma_end": vma.end if vma else None,
+        "vma_flags": vma.flags if vma else None,
+        "vma_file": vma.file if vma else None,
+    }
+    kind = entry.kind
+    if kind == Kind.PRESENT:
+        out["pfn"] = entry.pfn
+        out["protnone"] = entry.protnone
+        if entry.protnone:
+            out["protnone_reason"] = entry.protnone_reason
+    elif kind == Kind.SWAP:
+        out["swap_type"] = entry.swap_type
+        out["swap_offset"] = entry.swap_offset
+        out["swap_file"] = e.swap.path if e.swap else None
+        out["swap_count"] = e.swap.count if e.swap else None
+    elif kind.has_pfn:
+        out["pfn"] = entry.pfn
+        f = e.folio
+        out["folio"] = f.folio if f and not f.error else None
+        out["folio_order"] = f.order if f and not f.error else None
+        out["folio_locked"] = f.locked if f and not f.error else None
+        if f and f.error:
+            out["folio_error"] = f.error
+        if kind.is_migration:
+            out["mig_young"] = entry.mig_young
+            out["mig_dirty"] = entry.mig_dirty
+    elif kind == Kind.MARKER:
+        out["marker"] = list(entry.marker)
+    if kind not in (Kind.PRESENT, Kind.NONE, Kind.UNREADABLE):
+        out["flags"] = list(entry.flags)
+    if entry.writable is not None:
+        out["writable"] = entry.writable
+    if entry.note:
+        out["note"] = entry.note
+    return out
+
+
+def write_json_line(file: IO[str], obj: Dict[str, Any]) -> None:
+    """Write one JSON Lines record."""
+    json.dump(obj, file, separators=(",", ":"))
+    file.write("\n")

@@ -1,0 +1,266 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Scanning
+--------
+
+The one code path every interface uses: find the address space, walk it,
+classify what the walk finds, and (on request) join each entry to its folio
+or swap slot.
+
+>>> from drgn_softleaf import for_each_leaf_entry
+>>> for entry in for_each_leaf_entry(prog, pid=1):
+...     print(hex(entry.addr), entry.kind.value)
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+from drgn import FaultError, Object, Program
+
+from drgn_softleaf.classify import Kind, LeafEntry, classify_item, classify_value, count_item
+from drgn_softleaf.enrich import Enricher, FolioInfo, SwapInfo
+from drgn_softleaf.target import Target, get_target
+from drgn_softleaf.walk import Vma, WalkItem, mm_pgd_phys, mm_vmas, walk_range
+
+__all__ = (
+    "AddressLookup",
+    "AddressSpace",
+    "Enriched",
+    "ScanError",
+    "address_space",
+    "classify",
+    "enrich_entry",
+    "for_each_address_space",
+    "for_each_leaf_entry",
+    "lookup_address",
+    "space_counts",
+    "vma_counts",
+)
+
+
+class ScanError(Exception):
+    """A request that cannot be served (no such PID, no mm, ...)."""
+
+
+@dataclass(frozen=True)
+class AddressSpace:
+    """A user address space and a task that uses it."""
+
+    pid: int
+    comm: str
+    task: Object
+    mm: Object
+
+
+def _task_comm(task: Object) -> str:
+    return task.comm.string_().decode(errors="replace")
+
+
+def address_space(
+    prog: Program,
+    *,
+    pid: Optional[int] = None,
+    task: Optional[Object] = None,
+    mm: Optional[Object] = None,
+) -> AddressSpace:
+    """
+    Find the address space of a PID, a task or an mm.
+
+    :param task: ``struct task_struct *``
+    :param mm: ``struct mm_struct *`` (the task is then its owner, if known)
+    :raises ScanError: if there is no such process or it has no address space.
+    """
+    from drgn.helpers.linux.pid import find_task
+
+    if mm is not None:
+        owner = None
+        try:
+            owner = mm.owner.read_()
+        except (AttributeError, LookupError):
+            owner = None
+        if owner is not None and owner:
+            return AddressSpace(owner.pid.value_(), _task_comm(owner), owner, mm)
+        return AddressSpace(-1, "?", Object(prog, "struct task_struct *", 0), mm)
+    if task is None:
+        if pid is None:
+            raise ScanError("no PID, task or mm given")
+        task = find_task(prog, pid)
+        if not task:
+            raise ScanError(f"no process with PID {pid}")
+    mm = task.mm.read_()
+    if not mm:
+        raise ScanError(
+            f"PID {task.pid.value_()} ({_task_comm(task)}) is a kernel thread or "
+            "has exited: it has no user address space"
+        )
+    return AddressSpace(task.pid.value_(), _task_comm(task), task, mm)
+
+
+def for_each_address_space(prog: Program) -> Iterator[AddressSpace]:
+    """Yield each distinct user address space once, with its first task."""
+    from drgn.helpers.linux.pid import for_each_task
+
+    seen = set()
+    for task in for_each_task(prog):
+        try:
+            mm = task.mm.read_()
+        except FaultError:
+            continue
+        if not mm or mm.value_() in seen:
+            continue
+        seen.add(mm.value_())
+        yield AddressSpace(task.pid.value_(), _task_comm(task), task, mm)
+
+
+def _select_vmas(
+    vmas: Sequence[Vma], start: Optional[int], end: Optional[int]
+) -> List[Vma]:
+    if start is None and end is None:
+        return list(vmas)
+    lo = 0 if start is None else start
+    hi = (1 << 64) if end is None else end
+    out = []
+    for vma in vmas:
+        if vma.end <= lo or vma.start >= hi:
+            continue
+        out.append(
+            Vma(vma.address, max(vma.start, lo), min(vma.end, hi), vma.flags, vma.file,
+                vma.hugetlb, vma.accessible, vma.uffd_rwp)
+            if vma.start < lo or vma.end > hi
+            else vma
+        )
+    return out
+
+
+def walk_address_space(
+    space: AddressSpace,
+    *,
+    start: Optional[int] = None,
+    end: Optional[int] = None,
+    holes: bool = False,
+) -> Tuple[List[Vma], Iterator[WalkItem]]:
+    """Return the VMAs of *space* (clipped to [start, end)) and a walk over
+    them."""
+    prog = space.mm.prog_
+    vmas = _select_vmas(mm_vmas(space.mm), start, end)
+    return vmas, walk_range(prog, mm_pgd_phys(space.mm), vmas, holes=holes)
+
+
+def for_each_leaf_entry(
+    prog: Program,
+    *,
+    pid: Optional[int] = None,
+    task: Optional[Object] = None,
+    mm: Optional[Object] = None,
+    start: Optional[int] = None,
+    end: Optional[int] = None,
+    include_none: bool = False,
+) -> Iterator[LeafEntry]:
+    """
+    Yield the leaf entries of an address space, in address order.
+
+    :param start: Only entries at or above this address.
+    :param end: Only entries below this address.
+    :param include_none: Also yield none entries and ranges, and unreadable
+        ranges (:attr:`Kind.UNREADABLE`).
+    """
+    space = address_space(prog, pid=pid, task=task, mm=mm)
+    target = get_target(prog)
+    _, walk = walk_address_space(space, start=start, end=end, holes=include_none)
+    for item in walk:
+        yield from classify_item(target, item, include_none=include_none)
+
+
+def classify(prog: Program, value: int, level: str = "pte", *, hugetlb: bool = False) -> LeafEntry:
+    """
+    Classify a raw page-table entry *value* for *prog*'s kernel.
+
+    >>> classify(prog, 0x7ffffffffffffe00).kind
+    <Kind.SWAP: 'swap'>
+    """
+    return classify_value(get_target(prog), value, level, hugetlb=hugetlb)
+
+
+@dataclass(frozen=True)
+class Enriched:
+    """A leaf entry with its folio or swap slot."""
+
+    entry: LeafEntry
+    folio: Optional[FolioInfo] = None
+    swap: Optional[SwapInfo] = None
+
+
+def enrich_entry(enricher: Enricher, entry: LeafEntry, *, present: bool = False) -> Enriched:
+    """
+    Join *entry* to its swap slot, or to its folio if it carries a pfn
+    (present entries only with *present*: they are the bulk of a scan and
+    their folio is rarely what a question is about).
+    """
+    if entry.kind == Kind.SWAP:
+        assert entry.swap_type is not None and entry.swap_offset is not None
+        return Enriched(entry, swap=enricher.swap(entry.swap_type, entry.swap_offset))
+    if entry.pfn is not None and (present or entry.kind != Kind.PRESENT):
+        return Enriched(entry, folio=enricher.folio(entry.pfn))
+    return Enriched(entry)
+
+
+def vma_counts(
+    space: AddressSpace, *, start: Optional[int] = None, end: Optional[int] = None
+) -> List[Tuple[Vma, Counter]]:
+    """Count leaf entries per kind for each VMA of *space*."""
+    target = get_target(space.mm.prog_)
+    vmas, walk = walk_address_space(space, start=start, end=end)
+    counts: Dict[int, Counter] = {v.start: Counter() for v in vmas}
+    for item in walk:
+        vma = item.vma
+        assert vma is not None
+        count_item(target, item, counts[vma.start])
+    return [(v, counts[v.start]) for v in vmas]
+
+
+def space_counts(space: AddressSpace) -> Counter:
+    """Count leaf entries per kind over all of *space*."""
+    target = get_target(space.mm.prog_)
+    _, walk = walk_address_space(space)
+    counts: Counter = Counter()
+    for item in walk:
+        count_item(target, item, counts)
+    return counts
+
+
+@dataclass(frozen=True)
+class AddressLookup:
+    """
+    What is at an address: the entry at every level on the way down,
+    (level, physical address of the entry, value, role), and the leaf.
+    """
+
+    vma: Optional[Vma]
+    path: Tuple[Tuple[str, int, int, str], ...]
+    leaf: Optional[Enriched]
+
+
+def lookup_address(space: AddressSpace, addr: int) -> AddressLookup:
+    """
+    Walk down to *addr* in *space* and decode the leaf entry there.
+
+    >>> lookup_address(address_space(prog, pid=1), 0x7f0000000000).leaf
+    """
+    from drgn_softleaf.walk import walk_path
+
+    prog = space.mm.prog_
+    target = get_target(prog)
+    vma = next((v for v in mm_vmas(space.mm) if v.start <= addr < v.end), None)
+    steps = walk_path(prog, mm_pgd_phys(space.mm), addr,
+                      hugetlb=vma.hugetlb if vma else False, target=target)
+    leaf = None
+    last = steps[-1] if steps else None
+    if last is not None and last.role in ("leaf", "none"):
+        shift = dict(target.level_shifts)[last.level]
+        base = addr & ~((1 << shift) - 1)
+        entry = classify_value(target, last.value, last.level, vma=vma, addr=base)
+        leaf = enrich_entry(Enricher(prog), entry, present=True)
+    return AddressLookup(
+        vma, tuple((s.level, s.entry_phys, s.value, s.role) for s in steps), leaf
+    )

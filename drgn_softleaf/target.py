@@ -1,0 +1,235 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Target kernel
+-------------
+
+What the kernel behind a program is, as far as leaf entries are concerned:
+paging levels, physical address bits, the memory-encryption mask and the
+swap type table. Worked out once per program by probing (IKCONFIG when the
+kernel has it, otherwise symbols, types and enum constants; never version
+numbers) and cached in ``prog.cache``.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from drgn import Program
+
+from drgn_softleaf.arch import arch_layout
+from drgn_softleaf.leafops import Leafops, SwapTypeTable
+
+__all__ = ("Target", "TargetError", "get_target", "probe_swap_type_table")
+
+_CACHE_KEY = "drgn_softleaf.target"
+
+
+class TargetError(Exception):
+    """The kernel could not be understood well enough to decode entries."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """
+    One kernel, as drgn-softleaf sees it.
+
+    :ivar layout: The architecture's page-table layout.
+    :ivar levels: Paging levels in use (4 or 5 on x86-64).
+    :ivar level_shifts: (name, shift) per level, from the top.
+    :ivar max_physmem_bits: ``MAX_PHYSMEM_BITS`` (from VMCOREINFO).
+    :ivar sme_mask: Memory-encryption bit mask (VMCOREINFO ``sme_mask``).
+    :ivar physical_mask: ``physical_mask``: physical address bits of an entry.
+    :ivar table: The swap type table.
+    :ivar leafops: :class:`~drgn_softleaf.leafops.Leafops` for this kernel.
+    :ivar release: ``uname -r`` of the kernel.
+    :ivar probe_notes: How each part of the table was found out.
+    """
+
+    layout: Any
+    levels: int
+    level_shifts: Tuple[Tuple[str, int], ...]
+    max_physmem_bits: int
+    sme_mask: int
+    physical_mask: int
+    table: SwapTypeTable
+    leafops: Leafops
+    release: str
+    probe_notes: Tuple[str, ...]
+
+
+def _vmcoreinfo(prog: Program) -> Dict[str, str]:
+    try:
+        data = prog["VMCOREINFO"].string_().decode("ascii", "replace")
+    except KeyError:
+        return {}
+    out = {}
+    for line in data.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key] = value
+    return out
+
+
+def _has_symbol(prog: Program, name: str) -> bool:
+    try:
+        prog.symbol(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _has_constant(prog: Program, name: str) -> bool:
+    try:
+        prog.constant(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _kconfig(prog: Program) -> Optional[Mapping[str, str]]:
+    from drgn.helpers.linux.kconfig import get_kconfig
+
+    try:
+        return get_kconfig(prog)
+    except (LookupError, ValueError):
+        return None
+
+
+def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]]:
+    """
+    Work out the swap type table of the kernel behind *prog*.
+
+    ``len(swap_info)`` is ``MAX_SWAPFILES``; the special types must fill the
+    rest of the 32 type numbers.
+
+    :raises TargetError: if the parts found do not add up to 32 types.
+    """
+    notes = []
+    try:
+        max_swapfiles = len(prog["swap_info"])
+    except (KeyError, TypeError) as e:
+        raise TargetError(f"cannot find MAX_SWAPFILES (swap_info[]): {e}") from None
+    notes.append(f"MAX_SWAPFILES={max_swapfiles} (length of swap_info[])")
+
+    kconfig = _kconfig(prog)
+    if kconfig is not None:
+        notes.append("configuration from IKCONFIG")
+
+        def configured(option: str, *symbols: str) -> bool:
+            return kconfig.get("CONFIG_" + option) == "y"
+
+    else:
+        notes.append("no IKCONFIG: configuration probed from symbols")
+
+        def configured(option: str, *symbols: str) -> bool:
+            return any(_has_symbol(prog, s) for s in symbols)
+
+    hwpoison_num = int(configured("MEMORY_FAILURE", "memory_failure"))
+    migration_num = 0
+    if configured("MIGRATION", "migrate_pages"):
+        # Since Linux kernel commit 6c287605fd56 ("mm: remember exclusively
+        # mapped anonymous pages with PG_anon_exclusive") (in v5.19),
+        # there is SWP_MIGRATION_READ_EXCLUSIVE.
+        migration_num = 3 if _has_constant(prog, "PG_anon_exclusive") else 2
+    device_num = 0
+    if configured("DEVICE_PRIVATE", "make_device_exclusive", "make_device_exclusive_range"):
+        if _has_symbol(prog, "make_device_exclusive"):
+            # Since Linux 6.15, make_device_exclusive() replaced
+            # make_device_exclusive_range() and one SWP_DEVICE_EXCLUSIVE
+            # type replaced the _WRITE and _READ pair.
+            device_num = 3
+        elif _has_symbol(prog, "make_device_exclusive_range"):
+            # v5.14 to v6.14: SWP_DEVICE_EXCLUSIVE_WRITE and _READ.
+            device_num = 4
+        else:
+            device_num = 2
+    # Guard markers (PTE_MARKER_GUARD) exist since Linux 6.13; the madvise
+    # guard walkers are only called through function pointers, so their
+    # symbols exist wherever the feature does.
+    has_guard = any(
+        _has_symbol(prog, s) for s in ("guard_install_pte_entry", "madvise_guard_install")
+    )
+    special = 32 - max_swapfiles
+    marker_num = special - hwpoison_num - migration_num - device_num
+    if marker_num not in (0, 1):
+        raise TargetError(
+            f"swap type table does not add up: MAX_SWAPFILES={max_swapfiles}, "
+            f"hwpoison={hwpoison_num}, migration={migration_num}, "
+            f"device={device_num} leave {marker_num} marker types"
+        )
+    notes.append(
+        f"types: hwpoison={hwpoison_num} migration={migration_num} "
+        f"device={device_num} marker={marker_num} guard={has_guard}"
+    )
+    table = SwapTypeTable(
+        hwpoison_num=hwpoison_num,
+        migration_num=migration_num,
+        device_num=device_num,
+        marker_num=marker_num,
+        marker_mask=7 if has_guard else 3,
+    )
+    return table, tuple(notes)
+
+
+def get_target(prog: Program) -> Target:
+    """
+    Return the :class:`Target` for *prog*, probing it on first use.
+
+    >>> get_target(prog).table.max_swapfiles
+    24
+
+    :raises TargetError: if the kernel cannot be understood.
+    :raises drgn_softleaf.arch.UnsupportedArchitecture: if the architecture
+        has no layout.
+    """
+    try:
+        return prog.cache[_CACHE_KEY]
+    except KeyError:
+        pass
+    layout = arch_layout(prog)
+    info = _vmcoreinfo(prog)
+    if "NUMBER(pgtable_l5_enabled)" in info:
+        levels = 5 if int(info["NUMBER(pgtable_l5_enabled)"]) else 4
+    else:
+        kconfig = _kconfig(prog) or {}
+        levels = int(kconfig.get("CONFIG_PGTABLE_LEVELS", "4"))
+    try:
+        max_physmem_bits = int(info["NUMBER(MAX_PHYSMEM_BITS)"])
+    except KeyError:
+        raise TargetError("VMCOREINFO has no NUMBER(MAX_PHYSMEM_BITS)") from None
+    sme_mask = int(info.get("NUMBER(sme_mask)", "0"), 0)
+    table, notes = probe_swap_type_table(prog)
+    # swap_migration_ad_supported is only true when the swap offset can hold
+    # the pfn and both bits (mm/swapfile.c); before Linux kernel commit
+    # 2e3468778dbe ("mm: remember young/dirty bit for page migrations") (in
+    # v6.1), there were no A/D bits at all.
+    try:
+        migration_ad = bool(prog["swap_migration_ad_supported"].value_())
+    except KeyError:
+        migration_ad = False
+    notes += (f"MAX_PHYSMEM_BITS={max_physmem_bits} migration A/D={migration_ad}",)
+    page_shift = layout.page_shift
+    target = Target(
+        layout=layout,
+        levels=levels,
+        level_shifts=layout.level_shifts(levels),
+        max_physmem_bits=max_physmem_bits,
+        sme_mask=sme_mask,
+        physical_mask=layout.physical_mask(sme_mask),
+        table=table,
+        leafops=Leafops(layout, table, max_physmem_bits - page_shift, migration_ad),
+        release=prog["UTS_RELEASE"].string_().decode()
+        if _has_object(prog, "UTS_RELEASE")
+        else "",
+        probe_notes=tuple(notes),
+    )
+    prog.cache[_CACHE_KEY] = target
+    return target
+
+
+def _has_object(prog: Program, name: str) -> bool:
+    try:
+        prog[name]
+    except KeyError:
+        return False
+    return True

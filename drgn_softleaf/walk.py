@@ -1,0 +1,327 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Page-table walking
+------------------
+
+Walk the page tables of an mm under each VMA, reading every page-table page
+with one read, and hand out the leaf slots: whole PTE tables as
+:class:`PteSlots` (dense, so that classification can work on a table at a
+time) and PMD/PUD leaves as :class:`HugeLeaf`. A table that cannot be read
+becomes an :class:`Unreadable` range and the walk goes on. Nothing here
+decides what a leaf entry means beyond what the walk itself needs (which
+upper-level entries point to tables).
+"""
+
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
+
+from drgn import FaultError, Object, Program
+
+from drgn_softleaf.target import Target, get_target
+
+__all__ = (
+    "HugeLeaf",
+    "NoneRange",
+    "PathStep",
+    "PteSlots",
+    "Unreadable",
+    "Vma",
+    "WalkItem",
+    "mm_vmas",
+    "walk_mm",
+    "walk_path",
+    "walk_range",
+)
+
+
+@dataclass(frozen=True)
+class Vma:
+    """
+    A VMA, reduced to what leaf classification needs.
+
+    :ivar address: Address of the ``struct vm_area_struct``.
+    :ivar file: Path of the mapped file, or ``None`` for anonymous memory.
+    """
+
+    address: int
+    start: int
+    end: int
+    flags: int
+    file: Optional[str]
+    hugetlb: bool
+    accessible: bool
+    uffd_rwp: bool
+
+
+@dataclass(frozen=True)
+class PteSlots:
+    """
+    The slots of one PTE table that lie inside one VMA.
+
+    :ivar base: Virtual address mapped by slot 0 of the table.
+    :ivar values: All 512 entries of the table.
+    :ivar first: First slot inside the VMA.
+    :ivar stop: One past the last slot inside the VMA.
+    :ivar table: Physical address of the table.
+    """
+
+    vma: Vma
+    base: int
+    values: Sequence[int]
+    first: int
+    stop: int
+    table: int
+
+
+@dataclass(frozen=True)
+class HugeLeaf:
+    """A non-none PMD or PUD entry that is not a table pointer."""
+
+    vma: Vma
+    level: str
+    addr: int
+    size: int
+    value: int
+    table: int
+
+
+@dataclass(frozen=True)
+class NoneRange:
+    """A range under a none upper-level entry (only with ``holes=True``)."""
+
+    vma: Vma
+    level: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A range whose page-table page could not be read."""
+
+    vma: Optional[Vma]
+    level: str
+    start: int
+    end: int
+    table: int
+    reason: str
+
+
+WalkItem = Union[PteSlots, HugeLeaf, NoneRange, Unreadable]
+
+
+def _vm_flag_bit(prog: Program, name: str, default: int) -> int:
+    # Since Linux 6.18 or so, VMA flags are declared as VMA_<NAME>_BIT enum
+    # constants; before, they were macros with long-stable values.
+    key = f"drgn_softleaf.vm_bit.{name}"
+    try:
+        return prog.cache[key]
+    except KeyError:
+        pass
+    try:
+        bit = prog.constant(f"VMA_{name}_BIT").value_()
+    except LookupError:
+        bit = default
+    prog.cache[key] = bit
+    return bit
+
+
+def _vma_file(vma: Object) -> Optional[str]:
+    from drgn.helpers.linux.fs import d_path
+
+    file = vma.vm_file.read_()
+    if not file:
+        return None
+    try:
+        return d_path(file.f_path).decode(errors="replace")
+    except (FaultError, ValueError):
+        return "(unreadable path)"
+
+
+def mm_vmas(mm: Object) -> List[Vma]:
+    """
+    Return the VMAs of *mm*, in address order.
+
+    :param mm: ``struct mm_struct *``
+    """
+    from drgn.helpers.linux.mm import for_each_vma
+
+    prog = mm.prog_
+    hugetlb = 1 << _vm_flag_bit(prog, "HUGETLB", 22)
+    access = (1 << _vm_flag_bit(prog, "READ", 0)) | (1 << _vm_flag_bit(prog, "WRITE", 1)) | (
+        1 << _vm_flag_bit(prog, "EXEC", 2)
+    )
+    # VM_UFFD_RWP exists since 7.x; no bit otherwise.
+    rwp_bit = _vm_flag_bit(prog, "UFFD_RWP", -1)
+    rwp = 1 << rwp_bit if rwp_bit >= 0 else 0
+    out = []
+    for vma in for_each_vma(mm):
+        flags = vma.vm_flags.value_()
+        out.append(
+            Vma(
+                address=vma.value_(),
+                start=vma.vm_start.value_(),
+                end=vma.vm_end.value_(),
+                flags=flags,
+                file=_vma_file(vma),
+                hugetlb=bool(flags & hugetlb),
+                accessible=bool(flags & access),
+                uffd_rwp=bool(flags & rwp),
+            )
+        )
+    return out
+
+
+class _TableReader:
+    """Reads page-table pages by physical address, one read per page,
+    remembering the last page read at each level."""
+
+    def __init__(self, prog: Program, target: Target) -> None:
+        self._read = prog.read
+        self._entries = target.layout.entries_per_table
+        self._size = self._entries * 8
+        self._last: dict = {}
+
+    def read(self, level: str, phys: int) -> Sequence[int]:
+        last = self._last.get(level)
+        if last is not None and last[0] == phys:
+            return last[1]
+        values = memoryview(self._read(phys, self._size, True)).cast("Q")
+        self._last[level] = (phys, values)
+        return values
+
+
+def walk_range(
+    prog: Program,
+    pgd_phys: int,
+    vmas: Sequence[Vma],
+    *,
+    holes: bool = False,
+    target: Optional[Target] = None,
+) -> Iterator[WalkItem]:
+    """
+    Walk the page tables rooted at *pgd_phys* under each of *vmas*.
+
+    :param pgd_phys: Physical address of the top-level table.
+    :param vmas: VMAs in address order.
+    :param holes: Also yield :class:`NoneRange` for none upper-level entries.
+    """
+    if target is None:
+        target = get_target(prog)
+    layout = target.layout
+    levels = target.level_shifts
+    reader = _TableReader(prog, target)
+    phys_mask = target.physical_mask
+    nbits = 9  # log2(entries per table)
+    table_present = layout.table_present
+    entry_none = layout.pte_none
+
+    def walk(table_phys: int, depth: int, start: int, end: int, vma: Vma) -> Iterator[WalkItem]:
+        level, shift = levels[depth]
+        try:
+            values = reader.read(level, table_phys)
+        except FaultError as e:
+            yield Unreadable(vma, level, start, end, table_phys, str(e))
+            return
+        span = 1 << (shift + nbits)
+        base = start & ~(span - 1)
+        first = (start - base) >> shift
+        stop = ((end - 1 - base) >> shift) + 1
+        if level == "pte":
+            yield PteSlots(vma, base, values, first, stop, table_phys)
+            return
+        size = 1 << shift
+        for i in range(first, stop):
+            v = values[i]
+            lo = base + (i << shift)
+            if entry_none(v):
+                if holes:
+                    yield NoneRange(vma, level, max(start, lo), min(end, lo + size))
+                continue
+            if table_present(v):
+                yield from walk(
+                    layout.table_phys(v, phys_mask),
+                    depth + 1,
+                    max(start, lo),
+                    min(end, lo + size),
+                    vma,
+                )
+            else:
+                yield HugeLeaf(vma, level, lo, size, v, table_phys)
+
+    for vma in vmas:
+        yield from walk(pgd_phys, 0, vma.start, vma.end, vma)
+
+
+def mm_pgd_phys(mm: Object) -> int:
+    """Physical address of *mm*'s top-level page table."""
+    from drgn.helpers.linux.mm import virt_to_phys
+
+    return virt_to_phys(mm.prog_, mm.pgd.value_()).value_()
+
+
+def walk_mm(
+    mm: Object, *, holes: bool = False, vmas: Optional[Sequence[Vma]] = None
+) -> Iterator[WalkItem]:
+    """
+    Walk the user page tables of *mm* under its VMAs.
+
+    >>> for item in walk_mm(find_task(prog, 1).mm):
+    ...     print(item)
+
+    :param mm: ``struct mm_struct *``
+    :param holes: Also yield :class:`NoneRange` for none upper-level entries.
+    :param vmas: Walk only these VMAs (default: all of *mm*'s).
+    """
+    prog = mm.prog_
+    if vmas is None:
+        vmas = mm_vmas(mm)
+    return walk_range(prog, mm_pgd_phys(mm), vmas, holes=holes)
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """One level on the way down to an address."""
+
+    level: str
+    entry_phys: int
+    value: int
+    # "table" (points to the next level), "leaf", "none" or "unreadable".
+    role: str
+
+
+def walk_path(
+    prog: Program, pgd_phys: int, addr: int, hugetlb: bool = False,
+    target: Optional[Target] = None,
+) -> List[PathStep]:
+    """
+    Return the entry at every level on the way down to *addr*, stopping at
+    the leaf (or at a none or unreadable entry).
+    """
+    if target is None:
+        target = get_target(prog)
+    layout = target.layout
+    steps: List[PathStep] = []
+    table = pgd_phys
+    for level, shift in target.level_shifts:
+        index = (addr >> shift) & (layout.entries_per_table - 1)
+        entry_phys = table + 8 * index
+        try:
+            value = prog.read_u64(entry_phys, True)
+        except FaultError:
+            steps.append(PathStep(level, entry_phys, 0, "unreadable"))
+            break
+        if level == "pte":
+            steps.append(PathStep(level, entry_phys, value,
+                                  "none" if layout.pte_none(value) else "leaf"))
+            break
+        if layout.pte_none(value):
+            steps.append(PathStep(level, entry_phys, value, "none"))
+            break
+        if layout.table_present(value):
+            steps.append(PathStep(level, entry_phys, value, "table"))
+            table = layout.table_phys(value, target.physical_mask)
+            continue
+        steps.append(PathStep(level, entry_phys, value, "leaf"))
+        break
+    return steps

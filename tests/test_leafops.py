@@ -1,0 +1,218 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Unit tests of the pure port: include/linux/leafops.h, swapops.h and the
+x86-64 swap PTE encoding. Values come from the kernel's own encoders, ported
+alongside the decoders; the type numbers are the ones the kernel headers
+define (include/linux/swap.h of each version)."""
+
+import itertools
+import random
+
+import pytest
+
+from drgn_softleaf.arch.x86_64 import X86_64_LAYOUT as X86
+from drgn_softleaf.leafops import (
+    PTE_MARKER_GUARD,
+    PTE_MARKER_POISONED,
+    PTE_MARKER_UFFD_WP,
+    Leafops,
+    SoftleafType,
+    SwapTypeTable,
+)
+
+T = SoftleafType
+
+# include/linux/swap.h with MEMORY_FAILURE, MIGRATION, DEVICE_PRIVATE (and
+# PTE markers): 7.3 (three device types) and 6.12 (four).
+KERNEL_TABLES = {
+    "7.3": (
+        SwapTypeTable.linux_6_15(),
+        24,
+        {
+            24: (T.HWPOISON, None),
+            25: (T.MIGRATION_READ, None),
+            26: (T.MIGRATION_READ_EXCLUSIVE, None),
+            27: (T.MIGRATION_WRITE, None),
+            28: (T.DEVICE_PRIVATE_WRITE, None),
+            29: (T.DEVICE_PRIVATE_READ, None),
+            30: (T.DEVICE_EXCLUSIVE, None),
+            31: (T.MARKER, None),
+        },
+    ),
+    "6.12": (
+        SwapTypeTable.linux_6_12(),
+        23,
+        {
+            23: (T.HWPOISON, None),
+            24: (T.MIGRATION_READ, None),
+            25: (T.MIGRATION_READ_EXCLUSIVE, None),
+            26: (T.MIGRATION_WRITE, None),
+            27: (T.DEVICE_PRIVATE_WRITE, None),
+            28: (T.DEVICE_PRIVATE_READ, None),
+            29: (T.DEVICE_EXCLUSIVE, True),
+            30: (T.DEVICE_EXCLUSIVE, False),
+            31: (T.MARKER, None),
+        },
+    ),
+}
+
+# MAX_PHYSMEM_BITS 52 (5-level) and 46 (4-level) on x86-64.
+PFN_BITS = (40, 34)
+SWP_FLAGS = [0, 1 << 1, 1 << 2, 1 << 3]  # soft-dirty, uffd-wp, exclusive
+
+
+def ops_for(version: str, pfn_bits: int = 40, ad: bool = True) -> Leafops:
+    return Leafops(X86, KERNEL_TABLES[version][0], pfn_bits, ad)
+
+
+@pytest.mark.parametrize("version", KERNEL_TABLES)
+def test_type_numbers(version):
+    table, max_swapfiles, special = KERNEL_TABLES[version]
+    assert table.max_swapfiles == max_swapfiles
+    types = table.types()
+    assert len(types) == 32
+    for num in range(max_swapfiles):
+        assert types[num] == (T.SWAP, None)
+    for num, expected in special.items():
+        assert types[num] == expected
+
+
+def _all_flag_combinations():
+    for r in range(len(SWP_FLAGS)):
+        for combo in itertools.combinations(SWP_FLAGS[1:], r):
+            yield sum(combo)
+
+
+@pytest.mark.parametrize("version", KERNEL_TABLES)
+@pytest.mark.parametrize("pfn_bits", PFN_BITS)
+def test_round_trip_every_type_and_flag(version, pfn_bits):
+    table, max_swapfiles, special = KERNEL_TABLES[version]
+    ops = ops_for(version, pfn_bits)
+    rng = random.Random(f"{version}-{pfn_bits}")
+    for type_num in range(32):
+        stype, writable = table.types()[type_num]
+        if stype == T.MARKER:
+            offsets = [PTE_MARKER_UFFD_WP, PTE_MARKER_POISONED, PTE_MARKER_GUARD]
+        elif stype == T.SWAP:
+            # Offset 0 of a swap device is its header, never a slot (and
+            # type 0 offset 0 is the none entry).
+            offsets = [1, 2, rng.getrandbits(X86.swp_offset_bits) | 1]
+        else:
+            offsets = [0, 1, rng.getrandbits(pfn_bits)]
+        for offset in offsets:
+            entry = ops.swp_entry(type_num, offset)
+            pte = ops.softleaf_to_pte(entry)
+            for flags in _all_flag_combinations():
+                v = pte | flags
+                # A swap PTE is neither present nor none.
+                assert not X86.pte_present(v)
+                assert not X86.pte_none(v)
+                back = ops.softleaf_from_pte(v)
+                assert back == entry, (type_num, offset, flags)
+                assert ops.softleaf_type(back) == stype
+                assert ops.softleaf_writable(back) == writable
+                if ops.softleaf_has_pfn(back):
+                    assert ops.softleaf_to_pfn(back) == offset & ops.swp_pfn_mask
+                if stype == T.SWAP:
+                    assert ops.swp_type(back) == type_num
+                    assert ops.swp_offset(back) == offset
+
+
+@pytest.mark.parametrize("version", KERNEL_TABLES)
+def test_encoders(version):
+    ops = ops_for(version)
+    pfn = 0x12345
+    assert ops.softleaf_is_migration_read(ops.make_readable_migration_entry(pfn))
+    assert ops.softleaf_is_migration_read_exclusive(
+        ops.make_readable_exclusive_migration_entry(pfn)
+    )
+    write = ops.make_writable_migration_entry(pfn)
+    assert ops.softleaf_is_migration_write(write)
+    assert ops.softleaf_is_migration(write)
+    assert ops.softleaf_to_pfn(write) == pfn
+    assert not ops.softleaf_is_migration_young(write)
+    young_dirty = ops.make_migration_entry_dirty(ops.make_migration_entry_young(write))
+    assert ops.softleaf_is_migration_young(young_dirty)
+    assert ops.softleaf_is_migration_dirty(young_dirty)
+    assert ops.softleaf_to_pfn(young_dirty) == pfn
+    assert ops.softleaf_is_device_private_write(ops.make_writable_device_private_entry(pfn))
+    assert ops.softleaf_is_device_private(ops.make_readable_device_private_entry(pfn))
+    assert ops.softleaf_is_hwpoison(ops.make_hwpoison_entry(pfn))
+    assert ops.softleaf_is_poison_marker(ops.make_poisoned_swp_entry())
+    assert ops.softleaf_is_uffd_wp_marker(ops.make_pte_marker_entry(PTE_MARKER_UFFD_WP))
+    for e in (write, ops.make_readable_device_private_entry(pfn)):
+        assert ops.softleaf_is_valid_pmd_entry(e)
+    assert not ops.softleaf_is_valid_pmd_entry(ops.make_hwpoison_entry(pfn))
+    assert not ops.softleaf_is_valid_pmd_entry(ops.make_poisoned_swp_entry())
+
+
+def test_device_exclusive_encoders():
+    new = ops_for("7.3")
+    assert new.softleaf_is_device_exclusive(new.make_device_exclusive_entry(5))
+    with pytest.raises(ValueError):
+        new.make_writable_device_exclusive_entry(5)
+    old = ops_for("6.12")
+    w = old.make_writable_device_exclusive_entry(5)
+    r = old.make_readable_device_exclusive_entry(5)
+    assert old.softleaf_is_device_exclusive(w) and old.softleaf_writable(w) is True
+    assert old.softleaf_is_device_exclusive(r) and old.softleaf_writable(r) is False
+
+
+def test_guard_marker_needs_mask():
+    # Before 6.13 PTE_MARKER_MASK is 3: a guard bit is not a marker bit.
+    old = ops_for("6.12")
+    entry = old.make_pte_marker_entry(PTE_MARKER_GUARD)
+    assert old.softleaf_to_marker(entry) == 0
+    assert not old.softleaf_is_guard_marker(entry)
+    new = ops_for("7.3")
+    assert new.softleaf_is_guard_marker(new.make_guard_swp_entry())
+    assert new.marker_names(new.make_pte_marker_entry(7)) == ("uffd_wp", "poison", "guard")
+
+
+def test_migration_ad_unsupported():
+    ops = ops_for("7.3", ad=False)
+    e = ops.make_writable_migration_entry(7)
+    assert ops.make_migration_entry_young(e) == e
+    # Bits above the pfn are not A/D when the kernel does not store them.
+    forged = ops.swp_entry(ops.swp_type(e), 7 | ops.swp_mig_young)
+    assert not ops.softleaf_is_migration_young(forged)
+
+
+def test_x86_swap_offset_is_inverted():
+    # __swp_entry() stores ~offset in bits 9-58 and the type in 59-63, so a
+    # small offset sets the high physical bits (L1TF mitigation).
+    v = X86.swp_entry(0, 0)
+    assert v == ((1 << 59) - 1) & ~((1 << 9) - 1)
+    v = X86.swp_entry(31, 0)
+    assert v >> 59 == 31
+
+
+def test_present_and_none():
+    assert X86.pte_none(0) and X86.pte_none(0x60)  # A/D only: KNL erratum
+    assert X86.pte_present(1) and X86.pte_present(0x100)  # PROT_NONE
+    assert X86.pte_protnone(0x100) and not X86.pte_protnone(0x101)
+    # pmd_present() counts PSE (a splitting THP), pud_present() does not.
+    assert X86.pmd_present(0x80) and not X86.pud_present(0x80)
+    # protnone entries store their pfn inverted.
+    pfn = 0x1234
+    protnone = (~(pfn << 12) & ((1 << 52) - 1) & ~0xFFF) | 0x100
+    assert X86.leaf_pfn(protnone, 12, X86.physical_mask()) == pfn
+    # The memory-encryption bit is not part of a pfn.
+    sme = 1 << 47
+    assert X86.leaf_pfn((pfn << 12) | sme | 1, 12, X86.physical_mask(sme)) == pfn
+
+
+@pytest.mark.parametrize("version", KERNEL_TABLES)
+def test_random_values_never_raise(version):
+    from drgn_softleaf.classify import classify_value
+    from drgn_softleaf.target import Target
+
+    ops = ops_for(version)
+    target = Target(X86, 5, X86.level_shifts(5), 52, 0, X86.physical_mask(), ops.table, ops,
+                    version, ())
+    rng = random.Random(version)
+    for _ in range(20000):
+        v = rng.getrandbits(64)
+        for level in ("pte", "pmd", "pud"):
+            for hugetlb in (False, True):
+                e = classify_value(target, v, level, hugetlb=hugetlb)
+                assert e.raw == v
