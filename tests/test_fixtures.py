@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Self-check of the fixtures (they validate the corpus, not the package): drgn
+opens each dump with its vmlinux, the scenario task is there, and every
+manifest page's pagemap value agrees with the raw page-table entry read
+from the dump by the small decoder below, which shares no code with
+drgn_softleaf.
+"""
+
+import pytest
+from drgn.helpers.linux.mm import virt_to_phys
+from drgn.helpers.linux.pid import find_task
+
+from conftest import EXPECTED_FIXTURES, fixtures_of_mode, load, manifests
+
+U64 = (1 << 64) - 1
+PFN_MASK = 0x000FFFFFFFFFF000
+PM_PFRAME = (1 << 55) - 1
+PM_SOFT_DIRTY = 1 << 55
+PM_SWAP = 1 << 62
+PM_PRESENT = 1 << 63
+
+
+def raw_leaf(prog, pgd_phys, addr, levels):
+    """(level shift, value) of the leaf entry that maps addr: an
+    independent x86-64 walk."""
+    table = pgd_phys
+    for shift in [48, 39, 30, 21, 12][5 - levels:]:
+        value = prog.read_u64(table + 8 * ((addr >> shift) & 511), True)
+        if shift == 12 or not value & 1 or value & 0x80:
+            return shift, value
+        table = value & PFN_MASK
+    raise AssertionError("unreachable")
+
+
+def pagemap_frame(shift, value, addr):
+    """What pagemap reports for a leaf (present: pfn; otherwise
+    PM_SWAP with type | offset << 5), from fs/proc/task_mmu.c."""
+    if value & ~0x60 == 0:
+        return 0, 0
+    if value & 0x101 or (shift > 12 and value & 0x80):
+        inv = U64 if not value & 1 else 0
+        pfn = ((value ^ inv) & PFN_MASK & ~((1 << shift) - 1)) >> 12
+        return PM_PRESENT, pfn + ((addr >> 12) & ((1 << (shift - 12)) - 1))
+    type_ = value >> 59
+    offset = ((~value << 5) & U64) >> 14
+    if shift > 12:
+        # Only pfn entries (migration, device-private) exist at PMD level;
+        # pagemap reports the pfn of each 4 KiB page.
+        offset += (addr >> 12) & ((1 << (shift - 12)) - 1)
+    return PM_SWAP, type_, offset
+
+
+def test_every_fixture_is_present():
+    missing = [n for n in EXPECTED_FIXTURES if n not in manifests()]
+    assert not missing, f"missing fixtures: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(manifests()) or ["<none>"])
+def test_fixture_opens(name):
+    prog, manifest = load(name)
+    assert prog["UTS_RELEASE"].string_().decode() == manifest["kernel_release"]
+    task = find_task(prog, manifest["pid"])
+    assert task, f"scenario PID {manifest['pid']} not in the dump"
+    assert task.comm.string_().decode() == manifest["comm"]
+    vmcoreinfo = prog["VMCOREINFO"].string_().decode()
+    l5 = "NUMBER(pgtable_l5_enabled)=1" in vmcoreinfo
+    assert (5 if l5 else 4) == manifest["paging_levels"]
+    assert manifest["pages"], "manifest records no pages"
+
+
+@pytest.mark.parametrize("name", fixtures_of_mode("quiescent"))
+def test_pagemap_agrees_with_raw_entries(name):
+    prog, manifest = load(name)
+    task = find_task(prog, manifest["pid"])
+    pgd = virt_to_phys(prog, task.mm.pgd.value_()).value_()
+    levels = manifest["paging_levels"]
+    checked = 0
+    for page in manifest["pages"]:
+        pm = page["pagemap"]
+        shift, value = raw_leaf(prog, pgd, page["addr"], levels)
+        got = pagemap_frame(shift, value, page["addr"])
+        where = f"{page['region']} {page['addr']:#x} raw {value:#x} pagemap {pm:#x}"
+        if not pm & (PM_PRESENT | PM_SWAP):
+            assert got == (0, 0), where
+        elif pm & PM_PRESENT:
+            assert got == (PM_PRESENT, pm & PM_PFRAME), where
+        else:
+            # Non-present hugetlb entries have no PM_SWAP frame.
+            assert got[0] == PM_SWAP, where
+            frame = pm & PM_PFRAME
+            type_, offset = got[1], got[2]
+            assert frame & 31 == type_, where
+            # pfn entries report only the pfn (SWP_PFN_BITS: MAX_PHYSMEM_BITS
+            # 52 or 46, less PAGE_SHIFT); swap offsets and marker bits are
+            # far below that.
+            pfn_bits = 40 if levels == 5 else 34
+            assert frame >> 5 == offset & ((1 << pfn_bits) - 1), where
+        checked += 1
+    assert checked == len(manifest["pages"])
