@@ -121,6 +121,19 @@ def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.Argumen
     p.add_argument("address", type=_int)
     drgn_option(p)
 
+    p = sub.add_parser(
+        "leaks",
+        help="triage migration entries (leaked, stuck, in flight) and impossible states",
+        description="Scan every address space once; group migration entries by folio and "
+        "give each a verdict: in-flight (locked, a task is migrating it), stuck (locked, "
+        "nobody migrating it, or the folio is not what the entries say) or leaked (not "
+        "locked: nothing will ever remove the entries). Also report tasks in the migration "
+        "wait path and other impossible states. Exit status: 0 no findings, 1 findings, "
+        "2 error, 3 the scan was incomplete and found nothing else.",
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    drgn_option(p)
+
     p = sub.add_parser("decode", help="decode a raw page-table entry value")
     p.add_argument("value", type=_int)
     p.add_argument("--level", choices=("pte", "pmd", "pud"),
@@ -314,7 +327,43 @@ print(entry)
     return EXIT_OK
 
 
+def _cmd_leaks(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
+    from drgn_softleaf.render import leaks_json, make_console, progress_reporter, render_leaks
+    from drgn_softleaf.triage import scan_leaks
+
+    if args.drgn:
+        _print_code(out, """
+from drgn_softleaf.triage import scan_leaks
+
+report = scan_leaks(prog)
+for folio in report.folios:
+    print(folio.verdict, hex(folio.folio.folio), folio.folio.locked,
+          [(h.pid, hex(h.addr)) for h in folio.holders])
+for waiter in report.waiters:
+    print("waiter", waiter.task.pid, waiter.function)
+for anomaly in report.anomalies:
+    print(anomaly.what, anomaly.detail)
+""")
+        return EXIT_OK
+    report = scan_leaks(prog, progress=progress_reporter())
+    if report.findings:
+        status = EXIT_FINDINGS
+    elif report.incomplete:
+        status = EXIT_INCOMPLETE
+    else:
+        status = EXIT_OK
+    if args.format == "json":
+        import json
+
+        json.dump(leaks_json(report, status), out, indent=1)
+        out.write("\n")
+    else:
+        render_leaks(make_console(out), report)
+    return status
+
+
 _COMMANDS: Dict[str, Callable[[Program, argparse.Namespace, IO[str]], int]] = {
+    "leaks": _cmd_leaks,
     "summary": _cmd_summary,
     "vmas": _cmd_vmas,
     "entries": _cmd_entries,

@@ -33,6 +33,7 @@ class FolioInfo:
     pfn: int
     page: int
     folio: int
+    folio_pfn: int
     order: int
     flags: Tuple[str, ...]
     locked: bool
@@ -92,19 +93,25 @@ class Enricher:
             return self._folios[pfn]
         except KeyError:
             pass
-        from drgn.helpers.linux.mm import compound_head, compound_order, pfn_to_page
+        from drgn.helpers.linux.mm import (
+            compound_head,
+            compound_order,
+            page_flags,
+            page_to_pfn,
+            pfn_to_page,
+        )
 
         prog = self.prog
         page = pfn_to_page(prog, pfn)
         try:
             head = compound_head(page)
             order = compound_order(head).value_()
-            flags_obj = head.flags
-            flags = flags_obj.f.value_() if flags_obj.type_.kind.name == "STRUCT" else flags_obj.value_()
+            folio_pfn = page_to_pfn(head).value_()
+            flags = page_flags(head).value_()
             refcount = head._refcount.counter.value_()
             mapcount = _folio_mapcount(head, order)
         except FaultError as e:
-            info = FolioInfo(pfn, page.value_(), 0, 0, (), False, False, False, 0, 0,
+            info = FolioInfo(pfn, page.value_(), 0, 0, 0, (), False, False, False, 0, 0,
                              error=f"no memory map for pfn {pfn:#x}: {e}")
             self._folios[pfn] = info
             return info
@@ -113,15 +120,14 @@ class Enricher:
         hwpoison = False
         try:
             bit = prog.constant("PG_hwpoison").value_()
-            pflags = page.flags
-            pval = pflags.f.value_() if pflags.type_.kind.name == "STRUCT" else pflags.value_()
-            hwpoison = bool(pval & (1 << bit))
+            hwpoison = bool(page_flags(page).value_() & (1 << bit))
         except (LookupError, FaultError):
             pass
         info = FolioInfo(
             pfn=pfn,
             page=page.value_(),
             folio=head.value_(),
+            folio_pfn=folio_pfn,
             order=order,
             flags=names,
             locked="locked" in names,

@@ -269,3 +269,184 @@ def write_json_line(file: IO[str], obj: Dict[str, Any]) -> None:
     """Write one JSON Lines record."""
     json.dump(obj, file, separators=(",", ":"))
     file.write("\n")
+
+
+def _task_text(t: Any) -> str:
+    return f"{t.pid} ({t.comm}, {t.state})"
+
+
+def render_leaks(console: Console, report: Any) -> None:
+    """The migration-entry triage report: summary first, then each folio."""
+    verdicts = Counter(f.verdict for f in report.folios)
+    console.print(Text("Migration-entry triage", style="bold"))
+    console.print(
+        f"scanned {report.address_spaces} address spaces, {report.entries} leaf entries; "
+        f"{len(report.folios)} folios under migration entries: "
+        f"{verdicts['leaked']} leaked, {verdicts['stuck']} stuck, "
+        f"{verdicts['in-flight']} in flight; {len(report.anomalies)} anomalies; "
+        f"{sum(not c.ok for c in report.counters)} counter mismatches; "
+        f"{len(report.waiters)} tasks in the migration wait path"
+    )
+    if report.unreadable:
+        console.print(Text(f"INCOMPLETE: {len(report.unreadable)} page-table ranges could not "
+                           "be read", style="bold"))
+    if not report.findings:
+        console.print("no findings" + (" (in-flight migrations are not findings)"
+                                       if verdicts["in-flight"] else ""))
+    for f in report.folios:
+        info = f.folio
+        kind = "anon" if f.anon else "file" if f.anon is not None else "?"
+        console.print()
+        console.print(Text(f"{f.verdict.upper()}: folio {info.folio:#x} pfn {info.folio_pfn:#x} "
+                           f"order {info.order} {kind}", style="bold"))
+        console.print(Text(
+            f"  {'locked' if info.locked else 'NOT locked'}; PG_waiters "
+            f"{'set' if info.waiters else 'clear'}; refcount {info.refcount}; mapcount "
+            f"{info.mapcount}; mapping {f.mapping:#x} index "
+            f"{'?' if f.index is None else hex(f.index)}; flags {','.join(info.flags)}"))
+        for p in f.identity_problems:
+            console.print(Text(f"  identity: {p}"))
+        table = Table(box=None, header_style="bold", padding=(0, 1))
+        table.add_column("PID", justify="right", no_wrap=True)
+        table.add_column("COMM", no_wrap=True)
+        _addr_column(table, "MM")
+        _addr_column(table, "ADDRESS")
+        table.add_column("LEVEL", no_wrap=True)
+        table.add_column("KIND", no_wrap=True)
+        _addr_column(table, "PFN")
+        _addr_column(table, "RAW")
+        for h in f.holders:
+            table.add_row(str(h.pid), Text(h.comm), f"{h.mm:#x}", f"{h.addr:#x}", h.level,
+                          h.kind, f"{h.pfn:#x}", f"{h.raw:#018x}")
+        console.print(table)
+        if f.migrators:
+            console.print(Text("  migrating: " + ", ".join(_task_text(t) for t in f.migrators)))
+        elif f.verdict != "leaked":
+            console.print("  no task is migrating this folio")
+        for w in f.waiters:
+            console.print(Text(f"  waiter: {_task_text(w.task)} in {w.function}"))
+    unlinked = [w for w in report.waiters
+                if w.folio is None or all(w.folio != f.folio.folio for f in report.folios)]
+    if unlinked:
+        console.print()
+        console.print(Text("Tasks in the migration wait path", style="bold"))
+        for w in unlinked:
+            console.print(Text(f"  {_task_text(w.task)} in {w.function}: folio "
+                               f"{'?' if w.folio is None else hex(w.folio)} ({w.how})"))
+    if report.anomalies:
+        console.print()
+        table = Table(title="Anomalies", title_justify="left", box=None, header_style="bold")
+        table.add_column("WHAT", no_wrap=True)
+        table.add_column("PID", justify="right", no_wrap=True)
+        _addr_column(table, "ADDRESS")
+        table.add_column("LEVEL", no_wrap=True)
+        _addr_column(table, "RAW")
+        table.add_column("DETAIL", overflow="fold")
+        for a in report.anomalies:
+            table.add_row(a.what, "" if a.pid is None else str(a.pid),
+                          "" if a.addr is None else f"{a.addr:#x}", a.level or "",
+                          "" if a.raw is None else f"{a.raw:#018x}", Text(a.detail))
+        console.print(table)
+    console.print()
+    table = Table(title="Counters", title_justify="left", box=None, header_style="bold")
+    table.add_column("COUNTER", no_wrap=True)
+    table.add_column("KERNEL", justify="right")
+    table.add_column("PAGE TABLES", justify="right")
+    table.add_column("", no_wrap=True)
+    table.add_column("NOTE", overflow="fold")
+    for c in report.counters:
+        table.add_row(Text(c.what), str(c.counter), str(c.found), "ok" if c.ok else "MISMATCH",
+                      Text(c.note))
+    console.print(table)
+
+
+def leaks_json(report: Any, status: int) -> Dict[str, Any]:
+    """The JSON document of the triage report (schema in the README)."""
+    verdicts = Counter(f.verdict for f in report.folios)
+
+    def task(t: Any) -> Dict[str, Any]:
+        return {"pid": t.pid, "comm": t.comm, "state": t.state, "task": t.address}
+
+    return {
+        "schema": JSON_SCHEMA_VERSION,
+        "exit_status": status,
+        "summary": {
+            "address_spaces": report.address_spaces,
+            "entries": report.entries,
+            "folios": len(report.folios),
+            "leaked": verdicts["leaked"],
+            "stuck": verdicts["stuck"],
+            "in_flight": verdicts["in-flight"],
+            "anomalies": len(report.anomalies),
+            "counter_mismatches": sum(not c.ok for c in report.counters),
+            "waiters": len(report.waiters),
+            "findings": report.findings,
+            "incomplete": report.incomplete,
+        },
+        "folios": [
+            {
+                "verdict": f.verdict,
+                "folio": f.folio.folio,
+                "pfn": f.folio.folio_pfn,
+                "order": f.folio.order,
+                "flags": list(f.folio.flags),
+                "locked": f.folio.locked,
+                "waiters_flag": f.folio.waiters,
+                "refcount": f.folio.refcount,
+                "mapcount": f.folio.mapcount,
+                "anon": f.anon,
+                "mapping": f.mapping,
+                "index": f.index,
+                "identity_problems": list(f.identity_problems),
+                "holders": [
+                    {"pid": h.pid, "comm": h.comm, "mm": h.mm, "addr": h.addr, "level": h.level,
+                     "kind": h.kind, "pfn": h.pfn, "raw": h.raw, "raw_hex": f"{h.raw:#018x}"}
+                    for h in f.holders
+                ],
+                "migrators": [task(t) for t in f.migrators],
+                "waiters": [task(w.task) for w in f.waiters],
+            }
+            for f in report.folios
+        ],
+        "waiters": [
+            {**task(w.task), "function": w.function, "folio": w.folio, "how": w.how}
+            for w in report.waiters
+        ],
+        "anomalies": [
+            {"what": a.what, "detail": a.detail, "pid": a.pid, "comm": a.comm, "addr": a.addr,
+             "level": a.level, "raw": a.raw}
+            for a in report.anomalies
+        ],
+        "counters": [
+            {"what": c.what, "kernel": c.counter, "page_tables": c.found, "ok": c.ok,
+             "note": c.note}
+            for c in report.counters
+        ],
+        "unreadable": [
+            {"pid": pid, "comm": comm, "start": start, "end": end, "reason": reason}
+            for pid, comm, start, end, reason in report.unreadable
+        ],
+        "wait_functions": list(report.wait_functions),
+    }
+
+
+def progress_reporter() -> Any:
+    """A callback drawing a progress bar on stderr, or None when stderr is
+    not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.progress import Progress
+
+    progress = Progress(console=Console(file=sys.stderr), transient=True)
+    task_id = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task_id
+        if task_id is None:
+            progress.start()
+            task_id = progress.add_task("scanning address spaces", total=total)
+        progress.update(task_id, completed=done)
+        if done >= total:
+            progress.stop()
+
+    return update

@@ -22,6 +22,7 @@ EXPECTED_FIXTURES = (
     "linux-7.3-l4-quiescent",
     "linux-7.3-l5-migrate",
     "linux-7.3-l5-leak",
+    "linux-7.3-l5-numa",
     "linux-6.12-l5-quiescent",
 )
 

@@ -1,0 +1,627 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Triage
+------
+
+Whole-system findings built on the scan: migration entries grouped by folio
+with a verdict (a migration in flight, a stuck one, or a leak), the tasks
+waiting on them, and the other impossible states met on the way (entries
+that cannot be, counters that disagree).
+
+A migration entry may exist only while its folio is locked
+(``softleaf_migration_sync()`` in include/linux/leafops.h). An entry whose
+folio is unlocked will never be removed: every task touching the address
+re-faults forever.
+
+>>> report = scan_leaks(prog)
+>>> [f.verdict for f in report.folios]
+['leaked']
+"""
+
+import bisect
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+from drgn import FaultError, Object, ObjectAbsentError, Program
+
+from drgn_softleaf.classify import Kind, LeafEntry, classify_item
+from drgn_softleaf.enrich import Enricher, FolioInfo
+from drgn_softleaf.scan import AddressSpace, for_each_address_space
+from drgn_softleaf.target import get_target
+from drgn_softleaf.walk import Unreadable, Vma, mm_pgd_phys, mm_vmas, walk_range
+
+__all__ = (
+    "Anomaly",
+    "CounterCheck",
+    "Holder",
+    "LeakReport",
+    "MigrationFolio",
+    "Task",
+    "Waiter",
+    "scan_leaks",
+)
+
+# Functions on the stack of a task that legitimately holds migration
+# entries: page migration, THP split, device migration.
+MIGRATOR_FUNCTIONS = (
+    "migrate_pages",
+    "migrate_pages_batch",
+    "migrate_pages_sync",
+    "migrate_folio_unmap",
+    "migrate_folio_move",
+    "move_to_new_folio",
+    "remove_migration_ptes",
+    "try_to_migrate",
+    "unmap_folio",
+    "remap_page",
+    "__split_huge_page",
+    "__folio_split",
+    "split_huge_page_to_list_to_order",
+    "migrate_vma_setup",
+    "migrate_vma_pages",
+    "migrate_vma_finalize",
+    "migrate_device_range",
+    "migrate_device_pages",
+    "migrate_device_finalize",
+)
+
+# Functions a task waiting on a migration entry runs, newest first; which
+# exist depends on the kernel (probed).
+WAIT_FUNCTIONS = (
+    "softleaf_entry_wait_on_locked",
+    "migration_entry_wait_on_locked",
+    "__migration_entry_wait",
+    "migration_entry_wait",
+    "pmd_migration_entry_wait",
+    "migration_entry_wait_huge",
+    "__migration_entry_wait_huge",
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task, as the report names it."""
+
+    pid: int
+    comm: str
+    state: str
+    address: int
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A page-table entry that is a migration entry for a folio."""
+
+    pid: int
+    comm: str
+    mm: int
+    addr: int
+    level: str
+    raw: int
+    kind: str
+    pfn: int
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """A task in the migration wait or fault path."""
+
+    task: Task
+    function: str
+    # The folio it waits on, when it can be resolved.
+    folio: Optional[int]
+    how: str
+
+
+@dataclass(frozen=True)
+class MigrationFolio:
+    """
+    A folio that migration entries point to, with its verdict:
+    ``in-flight`` (locked, and a migrating task exists), ``stuck`` (locked,
+    but no migrating task, or the folio is not what the entries say) or
+    ``leaked`` (not locked: nothing will ever remove the entries).
+    """
+
+    folio: FolioInfo
+    anon: Optional[bool]
+    mapping: int
+    index: Optional[int]
+    holders: Tuple[Holder, ...]
+    identity_problems: Tuple[str, ...]
+    migrators: Tuple[Task, ...]
+    waiters: Tuple[Waiter, ...]
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """An entry or counter in a state the kernel never leaves it in."""
+
+    what: str
+    detail: str
+    pid: Optional[int] = None
+    comm: Optional[str] = None
+    addr: Optional[int] = None
+    level: Optional[str] = None
+    raw: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class CounterCheck:
+    """A kernel counter compared with what the page tables hold."""
+
+    what: str
+    counter: int
+    found: int
+    ok: bool
+    note: str = ""
+
+
+@dataclass
+class LeakReport:
+    """Everything :func:`scan_leaks` found."""
+
+    address_spaces: int = 0
+    entries: int = 0
+    folios: List[MigrationFolio] = field(default_factory=list)
+    waiters: List[Waiter] = field(default_factory=list)
+    anomalies: List[Anomaly] = field(default_factory=list)
+    counters: List[CounterCheck] = field(default_factory=list)
+    unreadable: List[Tuple[int, str, int, int, str]] = field(default_factory=list)
+    wait_functions: Tuple[str, ...] = ()
+
+    @property
+    def findings(self) -> int:
+        """Leaked or stuck folios, anomalies and failed counter checks."""
+        return (
+            sum(f.verdict != "in-flight" for f in self.folios)
+            + len(self.anomalies)
+            + sum(not c.ok for c in self.counters)
+        )
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self.unreadable)
+
+
+def _task(task: Object) -> Task:
+    from drgn.helpers.linux.sched import task_state_to_char
+
+    try:
+        state = task_state_to_char(task)
+    except (FaultError, LookupError, ValueError):
+        state = "?"
+    return Task(task.pid.value_(), task.comm.string_().decode(errors="replace"), state,
+                task.value_())
+
+
+def _has_symbol(prog: Program, name: str) -> bool:
+    try:
+        prog.symbol(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _stack_functions(prog: Program, task: Object) -> List[Tuple[str, object]]:
+    try:
+        trace = prog.stack_trace(task)
+    except (ValueError, FaultError, LookupError):
+        return []
+    out = []
+    for frame in trace:
+        name = frame.name
+        if name:
+            out.append((name, frame))
+    return out
+
+
+def _pfn_valid(prog: Program, pfn: int) -> bool:
+    """The kernel's pfn_valid() for SPARSEMEM (include/linux/mmzone.h)."""
+    from drgn.helpers.linux.mmzone import early_section, pfn_to_section, valid_section
+
+    try:
+        ms = pfn_to_section(prog, pfn)
+        if not ms or not valid_section(ms):
+            return False
+        if early_section(ms):
+            return True
+        # pfn_section_valid(): the subsection map (2 MiB subsections).
+        pages_per_section = 1 << (prog.constant("SECTION_SIZE_BITS").value_() - 12) \
+            if _has_constant(prog, "SECTION_SIZE_BITS") else 1 << 15
+        idx = (pfn & (pages_per_section - 1)) // 512
+        word = ms.usage.subsection_map[idx // 64].value_()
+        return bool(word & (1 << (idx % 64)))
+    except (FaultError, LookupError, ValueError, IndexError):
+        return False
+
+
+def _has_constant(prog: Program, name: str) -> bool:
+    try:
+        prog.constant(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _page_is_buddy(page: Object) -> bool:
+    prog = page.prog_
+    try:
+        pgty = prog.constant("PGTY_buddy").value_()
+    except LookupError:
+        return False
+    try:
+        return (page.page_type.value_() >> 24) == pgty
+    except (AttributeError, FaultError):
+        return False
+
+
+def _zone_device_private(prog: Program, pfn: int) -> Optional[bool]:
+    """Whether *pfn* is device-private memory: first whether it lies in a
+    node's ZONE_DEVICE (pgmap means something only there), then the
+    pgmap's type. ``None`` if this cannot be told."""
+    from drgn.helpers.linux.mm import pfn_to_page
+    from drgn.helpers.linux.mmzone import for_each_online_pgdat
+
+    try:
+        zone_device = prog.constant("ZONE_DEVICE").value_()
+        device_private = prog.constant("MEMORY_DEVICE_PRIVATE").value_()
+    except LookupError:
+        return None
+    try:
+        in_zone = False
+        for pgdat in for_each_online_pgdat(prog):
+            zone = pgdat.node_zones[zone_device]
+            start = zone.zone_start_pfn.value_()
+            if start <= pfn < start + zone.spanned_pages.value_():
+                in_zone = True
+                break
+        if not in_zone:
+            return False
+        page = pfn_to_page(prog, pfn)
+        # Since Linux 6.x, pgmap lives in struct folio; before, in the page.
+        holder = Object(prog, "struct folio *", page.value_()) if _has_type(prog, "struct folio") \
+            else page
+        return holder.pgmap.type.value_() == device_private
+    except (FaultError, LookupError, AttributeError):
+        return None
+
+
+def _has_type(prog: Program, name: str) -> bool:
+    try:
+        prog.type(name)
+    except LookupError:
+        return False
+    return True
+
+
+class _Collector:
+    """Accumulates what the scan of each address space finds."""
+
+    def __init__(self, prog: Program) -> None:
+        self.prog = prog
+        self.enricher = Enricher(prog)
+        self.report = LeakReport()
+        self.holders: Dict[int, List[Holder]] = defaultdict(list)
+        self.holder_vmas: Dict[int, List[Tuple[Holder, Optional[Vma]]]] = defaultdict(list)
+        self.swap_slots: Dict[int, Set[int]] = defaultdict(set)
+
+    def anomaly(self, what: str, detail: str, space: AddressSpace, entry: LeafEntry) -> None:
+        self.report.anomalies.append(
+            Anomaly(what, detail, space.pid, space.comm, entry.addr, entry.level, entry.raw)
+        )
+
+    def entry(self, space: AddressSpace, entry: LeafEntry, in_vma: bool) -> None:
+        kind = entry.kind
+        if kind == Kind.NONE:
+            return
+        self.report.entries += 1
+        if not in_vma:
+            self.anomaly("outside-vma", f"{kind.value} entry outside any VMA", space, entry)
+            return
+        if kind == Kind.PRESENT:
+            return
+        if kind.is_migration:
+            assert entry.pfn is not None
+            if not _pfn_valid(self.prog, entry.pfn):
+                self.anomaly("no-memmap", f"migration entry for pfn {entry.pfn:#x}, "
+                             "which has no memory map", space, entry)
+                return
+            folio = self.enricher.folio(entry.pfn)
+            holder = Holder(space.pid, space.comm, space.mm.value_(), entry.addr, entry.level,
+                            entry.raw, kind.value, entry.pfn)
+            self.holders[folio.folio].append(holder)
+            self.holder_vmas[folio.folio].append((holder, entry.vma))
+        elif kind in (Kind.DEVICE_PRIVATE_READ, Kind.DEVICE_PRIVATE_WRITE):
+            assert entry.pfn is not None
+            # Device-private pfns may lie above RAM: only the kernel's own
+            # validity test says whether there is a struct page.
+            if not _pfn_valid(self.prog, entry.pfn):
+                self.anomaly("no-memmap", f"device-private entry for pfn {entry.pfn:#x}, "
+                             "which has no memory map", space, entry)
+                return
+            private = _zone_device_private(self.prog, entry.pfn)
+            if private is False:
+                self.anomaly("device-private-not-device", f"device-private entry for pfn "
+                             f"{entry.pfn:#x}, which is not device-private memory",
+                             space, entry)
+        elif kind == Kind.HWPOISON:
+            assert entry.pfn is not None
+            if not _pfn_valid(self.prog, entry.pfn):
+                self.anomaly("no-memmap", f"hwpoison entry for pfn {entry.pfn:#x}, which "
+                             "has no memory map", space, entry)
+                return
+            folio = self.enricher.folio(entry.pfn)
+            if not folio.hwpoison:
+                self.anomaly("hwpoison-not-poisoned", f"hwpoison entry for pfn "
+                             f"{entry.pfn:#x}, whose page lacks PG_hwpoison", space, entry)
+        elif kind == Kind.SWAP:
+            assert entry.swap_type is not None and entry.swap_offset is not None
+            info = self.enricher.swap(entry.swap_type, entry.swap_offset)
+            if not info.active:
+                self.anomaly("swap-no-device", f"swap entry for type {entry.swap_type}, "
+                             "which is not an active swap device", space, entry)
+            elif info.max is not None and entry.swap_offset >= info.max:
+                self.anomaly("swap-past-end", f"swap offset {entry.swap_offset:#x} past the "
+                             f"end of {info.path} ({info.max} slots)", space, entry)
+            else:
+                self.swap_slots[entry.swap_type].add(entry.swap_offset)
+        elif kind == Kind.INVALID:
+            self.anomaly("invalid", entry.note or "invalid entry", space, entry)
+
+
+def _vma_gaps(vmas: Sequence[Vma], task_size: int) -> List[Vma]:
+    """Pseudo-VMAs covering the user address range no VMA covers."""
+    gaps = []
+    prev = 0
+    for v in vmas:
+        if v.start > prev:
+            gaps.append(Vma(0, prev, v.start, 0, None, False, True, False))
+        prev = max(prev, v.end)
+    if prev < task_size:
+        gaps.append(Vma(0, prev, task_size, 0, None, False, True, False))
+    return gaps
+
+
+def _task_size(prog: Program, levels: int) -> int:
+    # TASK_SIZE_MAX on x86-64: 2^47 or 2^56 less a guard page.
+    return (1 << (56 if levels == 5 else 47)) - 4096
+
+
+def scan_leaks(
+    prog: Program,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> LeakReport:
+    """
+    Scan every address space once and triage its migration entries and
+    impossible states.
+
+    :param progress: Called with (done, total) address spaces.
+    """
+    from drgn.helpers.linux.percpu import percpu_counter_sum
+    from drgn.helpers.linux.pid import for_each_task
+
+    target = get_target(prog)
+    collector = _Collector(prog)
+    report = collector.report
+    spaces = list(for_each_address_space(prog))
+    task_size = _task_size(prog, target.levels)
+    swap_counts: List[Tuple[AddressSpace, int]] = []
+    for i, space in enumerate(spaces):
+        report.address_spaces += 1
+        try:
+            vmas = mm_vmas(space.mm)
+            pgd = mm_pgd_phys(space.mm)
+        except FaultError as e:
+            report.unreadable.append((space.pid, space.comm, 0, 0, f"mm: {e}"))
+            continue
+        found_swap = 0
+        for region, in_vma in ((vmas, True), (_vma_gaps(vmas, task_size), False)):
+            for item in walk_range(prog, pgd, region, target=target):
+                if isinstance(item, Unreadable):
+                    report.unreadable.append((space.pid, space.comm, item.start, item.end,
+                                              item.reason))
+                    continue
+                for entry in classify_item(target, item):
+                    if not in_vma:
+                        entry = LeafEntry(None, *[getattr(entry, f) for f in (
+                            "addr", "size", "level", "raw", "kind")])
+                    collector.entry(space, entry, in_vma)
+                    if entry.kind == Kind.SWAP and in_vma:
+                        found_swap += 1
+        swap_counts.append((space, found_swap))
+        if progress is not None:
+            progress(i + 1, len(spaces))
+
+    # Counters: each mm's swap-entry count.
+    try:
+        mm_swapents = prog.constant("MM_SWAPENTS").value_()
+    except LookupError:
+        mm_swapents = None
+    if mm_swapents is not None:
+        for space, found in swap_counts:
+            try:
+                stat = space.mm.rss_stat[mm_swapents]
+                counter = percpu_counter_sum(stat) if _is_percpu_counter(stat) else \
+                    stat.count.counter.value_()
+            except (FaultError, LookupError, AttributeError):
+                continue
+            ok = counter == found
+            check = CounterCheck(f"PID {space.pid} ({space.comm}) MM_SWAPENTS", counter, found,
+                                 ok, "" if ok else "rss_stat swap entries differ from the "
+                                 "swap entries in its page tables")
+            report.counters.append(check)
+    # Each swap device's in-use slots against the slots page tables use.
+    from drgn.helpers.linux.swap import for_each_swap_info, swap_file_path
+
+    for si in for_each_swap_info(prog):
+        type_ = si.type.value_()
+        inuse = si.inuse_pages.counter.value_() if _has_member(si.inuse_pages, "counter") \
+            else si.inuse_pages.value_()
+        used = len(collector.swap_slots.get(type_, ()))
+        ok = used <= inuse
+        report.counters.append(CounterCheck(
+            f"swap {swap_file_path(si).decode(errors='replace')} in-use slots", inuse, used, ok,
+            "page tables use more distinct slots than the device has in use" if not ok else
+            "slots in use may exceed those in page tables: shmem and the swap cache hold "
+            "slots too"))
+
+    # Tasks: migrators and waiters, by stack.
+    wait_functions = tuple(f for f in WAIT_FUNCTIONS if _has_symbol(prog, f))
+    report.wait_functions = wait_functions
+    migrators: List[Tuple[Task, Set[int]]] = []
+    waiters: List[Waiter] = []
+    for task in for_each_task(prog):
+        frames = _stack_functions(prog, task)
+        if not frames:
+            continue
+        names = [n for n, _ in frames]
+        if any(n in MIGRATOR_FUNCTIONS for n in names):
+            folios = set()
+            for name, frame in frames:
+                for var in ("src", "folio"):
+                    try:
+                        v = frame[var]  # type: ignore[index]
+                        if v.type_.type.tag in ("folio", "page"):
+                            folios.add(v.value_())
+                    except (KeyError, LookupError, FaultError, AttributeError, ValueError,
+                            ObjectAbsentError):
+                        continue
+            migrators.append((_task(task), folios))
+        hit = next((n for n in names if n in wait_functions), None)
+        if hit is not None:
+            folio, how = _waiter_folio(prog, dict(frames)[hit], collector)
+            waiters.append(Waiter(_task(task), hit, folio, how))
+    report.waiters = waiters
+
+    for head, holders in collector.holders.items():
+        info = collector.enricher.folio(holders[0].pfn)
+        problems: List[str] = []
+        head_obj = Object(prog, "struct page *", head)
+        if info.refcount <= 0:
+            problems.append(f"refcount {info.refcount}")
+        if _page_is_buddy(head_obj):
+            problems.append("the folio is free (in the buddy allocator)")
+        anon, mapping, index = _folio_mapping(head_obj)
+        for holder, vma in collector.holder_vmas[head]:
+            problem = _identity(prog, head_obj, anon, mapping, index, holder, vma)
+            if problem:
+                problems.append(problem)
+        # A migrating task's frames name the folio it is working on (src,
+        # folio); the other folios of its batch are not on its stack. So a
+        # folio is linked to the migrators that name it, else to every
+        # migrating task.
+        linked = tuple(t for t, folios in migrators if head in folios)
+        folio_migrators = linked or tuple(t for t, _ in migrators)
+        if mapping == 0 and linked:
+            # The folio being finished: move_to_new_folio() has already
+            # cleared its mapping.
+            problems = [p for p in problems if not p.startswith("no mapping")]
+        if not info.locked:
+            verdict = "leaked"
+        elif problems or not folio_migrators:
+            verdict = "stuck"
+        else:
+            verdict = "in-flight"
+        report.folios.append(MigrationFolio(
+            folio=info, anon=anon, mapping=mapping, index=index, holders=tuple(holders),
+            identity_problems=tuple(dict.fromkeys(problems)), migrators=folio_migrators,
+            waiters=tuple(w for w in waiters if w.folio == head), verdict=verdict,
+        ))
+    report.folios.sort(key=lambda f: ({"leaked": 0, "stuck": 1, "in-flight": 2}[f.verdict],
+                                      f.folio.folio))
+    return report
+
+
+def _page_pfn(prog: Program, page: int) -> int:
+    from drgn.helpers.linux.mm import page_to_pfn
+
+    return page_to_pfn(Object(prog, "struct page *", page)).value_()
+
+
+def _is_percpu_counter(obj: Object) -> bool:
+    return _has_member(obj, "counters")
+
+
+def _has_member(obj: Object, name: str) -> bool:
+    try:
+        obj.member_(name)
+    except (LookupError, AttributeError):
+        return False
+    return True
+
+
+def _folio_mapping(head: Object) -> Tuple[Optional[bool], int, Optional[int]]:
+    try:
+        mapping = head.mapping.value_()
+        index = head.index.value_() if _has_member(head, "index") else \
+            head.__folio_index.value_()
+    except (FaultError, LookupError, AttributeError):
+        return None, 0, None
+    # FOLIO_MAPPING_ANON (PAGE_MAPPING_ANON before 6.16) is bit 0.
+    return bool(mapping & 1), mapping, index
+
+
+def _identity(prog: Program, head: Object, anon: Optional[bool], mapping: int,
+              index: Optional[int], holder: Holder, vma: Optional[Vma]) -> Optional[str]:
+    """Check that the folio is what the holder's VMA and address say."""
+    if vma is None or index is None or anon is None:
+        return None
+    if mapping == 0:
+        return "no mapping: the folio was already migrated or freed"
+    from drgn.helpers.linux.mm import page_to_pfn
+
+    try:
+        v = Object(prog, "struct vm_area_struct *", vma.address)
+        if vma.hugetlb:
+            return None
+        page_in_folio = holder.pfn - page_to_pfn(head).value_()
+        linear = ((holder.addr - v.vm_start.value_()) >> 12) + v.vm_pgoff.value_()
+        if anon:
+            anon_vma = v.anon_vma.value_()
+            if not anon_vma:
+                return f"anon folio mapped at {holder.addr:#x} whose VMA has no anon_vma"
+            if (mapping & ~3) not in (anon_vma, _anon_root(prog, anon_vma)):
+                return f"anon folio's anon_vma {mapping & ~3:#x} is not its VMA's"
+        else:
+            file = v.vm_file.read_()
+            if not file:
+                return f"file folio mapped at {holder.addr:#x} in an anonymous VMA"
+            if file.f_mapping.value_() != mapping:
+                return f"file folio's mapping {mapping:#x} is not its VMA's file"
+        if index + page_in_folio != linear:
+            return (f"folio index {index:#x}+{page_in_folio} does not match address "
+                    f"{holder.addr:#x} (page {linear:#x} of the mapping)")
+    except (FaultError, LookupError, AttributeError):
+        return None
+    return None
+
+
+def _anon_root(prog: Program, anon_vma: int) -> int:
+    try:
+        return Object(prog, "struct anon_vma *", anon_vma).root.value_()
+    except (FaultError, LookupError):
+        return 0
+
+
+def _waiter_folio(prog: Program, frame: object, collector: _Collector) -> Tuple[Optional[int], str]:
+    """The folio a waiter waits on: from the wait function's entry argument,
+    else from the folio wait queues."""
+    target = get_target(prog)
+    for var in ("entry", "folio"):
+        try:
+            v = frame[var]  # type: ignore[index]
+        except (KeyError, LookupError, ValueError):
+            continue
+        try:
+            if var == "folio":
+                return v.value_(), "folio argument of the wait function"
+            val = v.val.value_()
+            ops = target.leafops
+            if ops.softleaf_is_migration(val):
+                pfn = ops.softleaf_to_pfn(val)
+                return collector.enricher.folio(pfn).folio, "entry argument of the wait function"
+        except (FaultError, LookupError, AttributeError, ValueError, ObjectAbsentError):
+            continue
+    return None, "not resolved (argument optimized out)"

@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Migration-entry leak triage (``leaks``) on the leak, frozen-migration and
+quiescent fixtures."""
+
+import json
+
+import pytest
+
+from conftest import fixtures_of_mode, load
+from drgn_softleaf.cli import main
+from drgn_softleaf.demo import unpack
+from drgn_softleaf.triage import scan_leaks
+
+PM_PFRAME = (1 << 55) - 1
+
+
+def leaks_cli(name, capsys, fmt="json"):
+    fx = unpack(name)
+    status = main(["-c", str(fx.vmcore), "-s", str(fx.vmlinux), "leaks", "--format", fmt])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.mark.parametrize("name", fixtures_of_mode("leak"))
+def test_leak_fixture(name, capsys):
+    _, manifest = load(name)
+    leak = manifest["leak"]
+    status, out, err = leaks_cli(name, capsys)
+    assert status == 1, err
+    doc = json.loads(out)
+    assert doc["exit_status"] == 1
+    assert doc["summary"]["leaked"] == 1 and doc["summary"]["stuck"] == 0
+    (folio,) = [f for f in doc["folios"] if f["verdict"] == "leaked"]
+    assert folio["pfn"] == leak["pfn"]
+    assert folio["locked"] is False
+    (holder,) = folio["holders"]
+    assert (holder["pid"], holder["addr"], holder["level"], holder["kind"], holder["raw"]) == (
+        manifest["pid"], leak["addr"], "pte", "migration_write", leak["planted"])
+    assert holder["mm"] == leak["mm"]
+    # The thread stopped in the fault path is the folio's waiter.
+    assert [w["pid"] for w in folio["waiters"]] == [leak["toucher_tid"]]
+    (waiter,) = [w for w in doc["waiters"] if w["pid"] == leak["toucher_tid"]]
+    assert waiter["function"] == leak["stopped_in"]
+    assert waiter["folio"] == folio["folio"]
+
+
+@pytest.mark.parametrize("name", fixtures_of_mode("leak"))
+def test_leak_report_table(name, capsys):
+    status, out, err = leaks_cli(name, capsys, fmt="table")
+    assert status == 1, err
+    assert "LEAKED: folio" in out and "NOT locked" in out
+    assert "waiter:" in out
+
+
+@pytest.mark.parametrize("name", fixtures_of_mode("migrate"))
+def test_frozen_migration_is_in_flight(name, capsys):
+    prog, manifest = load(name)
+    status, out, err = leaks_cli(name, capsys)
+    assert status == 0, err
+    doc = json.loads(out)
+    assert doc["folios"], "no migration folios found"
+    assert {f["verdict"] for f in doc["folios"]} == {"in-flight"}
+    for f in doc["folios"]:
+        assert f["locked"] is True
+        assert (manifest["pid"], "scenario") in {(m["pid"], m["comm"]) for m in f["migrators"]}
+    # Tail-page entries resolve to their folio: each large folio is one
+    # report entry holding every entry that points into it.
+    migrating = [p for p in manifest["pages"] if (p.get("expect") or {}).get("migrating")]
+    by_pfn = {}
+    for f in doc["folios"]:
+        for h in f["holders"]:
+            span = 512 if h["level"] == "pmd" else 1
+            for i in range(span):
+                by_pfn[h["pfn"] + i] = f
+    for page in migrating:
+        f = by_pfn[page["pagemap"] & PM_PFRAME]
+        assert f["pfn"] <= page["pagemap"] & PM_PFRAME < f["pfn"] + (1 << f["order"])
+    large = [f for f in doc["folios"] if f["order"] > 0]
+    assert any(len(f["holders"]) == 1 << f["order"] for f in large), "no PTE-mapped large folio"
+    assert any(h["level"] == "pmd" for f in large for h in f["holders"])
+    # The report covers every migrating page the guest recorded.
+    assert len(by_pfn) >= len(migrating)
+
+
+@pytest.mark.parametrize("name", fixtures_of_mode("quiescent", "numa"))
+def test_quiescent_has_no_findings(name, capsys):
+    status, out, err = leaks_cli(name, capsys)
+    assert status == 0, err
+    doc = json.loads(out)
+    assert doc["summary"]["findings"] == 0
+    assert doc["folios"] == [] and doc["anomalies"] == []
+    # The swap entries of the scenario are all counted by the kernel too.
+    assert all(c["ok"] for c in doc["counters"])
+
+
+def test_api_report_matches(capsys):
+    (name,) = fixtures_of_mode("leak")[:1]
+    prog, manifest = load(name)
+    report = scan_leaks(prog)
+    assert [f.verdict for f in report.folios] == ["leaked"]
+    assert report.findings == 1
