@@ -10,6 +10,7 @@ once into a cache directory (``$XDG_CACHE_HOME/drgn-softleaf``), so that the
 console script has a demo and the tests have their corpus.
 """
 
+import json
 import os
 import tarfile
 from dataclasses import dataclass
@@ -67,8 +68,9 @@ def _kernel_of(name: str) -> str:
 
 def unpack(name: str = DEMO_FIXTURE, directory: Optional[Path] = None) -> Fixture:
     """
-    Return fixture *name*, unpacking its kernel's archive into the cache the
-    first time (the whole archive: every dump of that kernel).
+    Return fixture *name*, unpacking its kernel's archives into the cache the
+    first time (``kernel-VER.tar.xz``: the vmlinux and most dumps; a fixture
+    may name another archive in its manifest).
 
     :raises FixtureError: if the fixture or its archive is missing.
     """
@@ -80,11 +82,28 @@ def unpack(name: str = DEMO_FIXTURE, directory: Optional[Path] = None) -> Fixtur
             "fixtures/vmcores directory of a drgn-softleaf checkout)"
         )
     version = _kernel_of(name)
-    archive = d / f"kernel-{version}.tar.xz"
+    try:
+        archive_name = json.loads(manifest.read_text()).get("archive")
+    except (OSError, ValueError) as e:
+        raise FixtureError(f"cannot read {manifest}: {e}") from None
+    main = f"kernel-{version}.tar.xz"
+    dest = _unpacked(d / main)
+    dump_dest = dest if archive_name in (None, main) else _unpacked(d / archive_name)
+    vmcore = dump_dest / name / "vmcore"
+    vmlinux = dest / f"kernel-{version}" / "vmlinux"
+    for p in (vmcore, vmlinux):
+        if not p.is_file():
+            raise FixtureError(f"no {p.name} for {name} in the fixture archives")
+    return Fixture(name, vmcore, vmlinux, manifest)
+
+
+def _unpacked(archive: Path) -> Path:
+    """Unpack *archive* into the cache once; return where."""
     if not archive.is_file():
         raise FixtureError(f"fixture archive {archive} is missing")
     st = archive.stat()
-    dest = _cache_dir() / f"kernel-{version}-{st.st_size}-{int(st.st_mtime)}"
+    stem = archive.name[: -len(".tar.xz")]
+    dest = _cache_dir() / f"{stem}-{st.st_size}-{int(st.st_mtime)}"
     done = dest / ".complete"
     if not done.exists():
         dest.mkdir(parents=True, exist_ok=True)
@@ -94,9 +113,4 @@ def unpack(name: str = DEMO_FIXTURE, directory: Optional[Path] = None) -> Fixtur
         except (OSError, tarfile.TarError, EOFError) as e:
             raise FixtureError(f"cannot unpack {archive}: {e}") from None
         done.write_text("")
-    vmcore = dest / name / "vmcore"
-    vmlinux = dest / f"kernel-{version}" / "vmlinux"
-    for p in (vmcore, vmlinux):
-        if not p.is_file():
-            raise FixtureError(f"{archive} has no {p.relative_to(dest)}")
-    return Fixture(name, vmcore, vmlinux, manifest)
+    return dest

@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Whole-system scan benchmark: drgn-softleaf against the floor (reading every
+page-table page once) and against what a drgn user does today.
+
+    python benchmarks/bench.py                      # the perf fixture
+    python benchmarks/bench.py --fixture linux-7.3-l5-quiescent
+    python benchmarks/bench.py -c VMCORE -s VMLINUX --crash /path/to/crash
+
+Each measurement runs in a fresh process, so its peak RSS is its own. Times
+exclude loading the program (vmcore and debug info). Printed: time, leaf
+slots per second, ratio to the floor, peak RSS.
+
+- floor: every page-table page of every mm read once through drgn (one read
+  per table), no decoding;
+- summary: drgn-softleaf's whole-system summary (walk, classify, counts per
+  kind per VMA and per process);
+- jsonl: drgn-softleaf's full JSON Lines listing of every non-none entry of
+  every process, to /dev/null;
+- follow_phys: drgn's follow_phys() for every page of every VMA, FaultError
+  caught (a random sample, extrapolated);
+- crash: ``foreach vm -p`` to /dev/null (with --crash).
+"""
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def load(core: str, symbols: str) -> Any:
+    import drgn
+
+    prog = drgn.Program()
+    prog.set_core_dump(core)
+    prog.load_debug_info([symbols])
+    return prog
+
+
+def _spaces(prog: Any) -> List[Any]:
+    from drgn_softleaf.scan import for_each_address_space
+
+    return list(for_each_address_space(prog))
+
+
+def run_floor(prog: Any) -> Dict[str, Any]:
+    """Read every page-table page under every VMA of every mm once."""
+    from drgn.helpers.linux.mm import for_each_vma, virt_to_phys
+
+    info = dict(line.split("=", 1) for line in prog["VMCOREINFO"].string_().decode().splitlines()
+                if "=" in line)
+    levels = 5 if int(info.get("NUMBER(pgtable_l5_enabled)", "0")) else 4
+    shifts = [48, 39, 30, 21, 12][5 - levels:]
+    read = prog.read
+    mask = 0x000FFFFFFFFFF000
+    tables = slots = 0
+    start = time.perf_counter()
+    for space in _spaces(prog):
+        pgd = virt_to_phys(prog, space.mm.pgd.value_()).value_()
+        cache: Dict[int, Any] = {}
+        for vma in for_each_vma(space.mm):
+            lo, hi = vma.vm_start.value_(), vma.vm_end.value_()
+            stack = [(pgd, 0, lo, hi)]
+            while stack:
+                phys, depth, s, e = stack.pop()
+                shift = shifts[depth]
+                key = (depth, phys)
+                t = cache.get(key)
+                if t is None:
+                    t = memoryview(read(phys, 4096, True)).cast("Q")
+                    cache = {k: v for k, v in cache.items() if k[0] != depth}
+                    cache[key] = t
+                    tables += 1
+                base = s & ~((1 << (shift + 9)) - 1)
+                first = (s - base) >> shift
+                stop = ((e - 1 - base) >> shift) + 1
+                if shift == 12:
+                    slots += stop - first
+                    continue
+                for i in range(stop - 1, first - 1, -1):
+                    v = t[i]
+                    if v & 1 and not v & 0x80:
+                        a = base + (i << shift)
+                        stack.append((v & mask, depth + 1, max(s, a), min(e, a + (1 << shift))))
+    return {"seconds": time.perf_counter() - start, "tables": tables, "slots": slots}
+
+
+def run_summary(prog: Any) -> Dict[str, Any]:
+    from drgn_softleaf.scan import space_counts
+    from drgn_softleaf.walk import mm_vmas
+
+    start = time.perf_counter()
+    total = 0
+    kinds: Dict[str, int] = {}
+    for space in _spaces(prog):
+        mm_vmas(space.mm)
+        for kind, n in space_counts(space).items():
+            kinds[kind.value] = kinds.get(kind.value, 0) + n
+            total += n
+    return {"seconds": time.perf_counter() - start, "slots": total, "kinds": kinds}
+
+
+def run_jsonl(prog: Any) -> Dict[str, Any]:
+    from drgn_softleaf.enrich import Enricher
+    from drgn_softleaf.render import entry_json, write_json_line
+    from drgn_softleaf.scan import enrich_entry, for_each_leaf_entry
+
+    start = time.perf_counter()
+    n = 0
+    enricher = Enricher(prog)
+    with open(os.devnull, "w") as out:
+        for space in _spaces(prog):
+            for entry in for_each_leaf_entry(prog, task=space.task, mm=space.mm):
+                write_json_line(out, entry_json(space, enrich_entry(enricher, entry)))
+                n += 1
+    return {"seconds": time.perf_counter() - start, "entries": n}
+
+
+def run_follow_phys(prog: Any, sample: int) -> Dict[str, Any]:
+    from drgn import FaultError
+    from drgn.helpers.linux.mm import follow_phys, for_each_vma
+
+    pages = []
+    for space in _spaces(prog):
+        for vma in for_each_vma(space.mm):
+            lo, hi = vma.vm_start.value_(), vma.vm_end.value_()
+            pages.append((space.mm, lo, (hi - lo) >> 12))
+    total = sum(n for _, _, n in pages)
+    rng = random.Random(0)
+    picks = []
+    for _ in range(min(sample, total)):
+        k = rng.randrange(total)
+        for mm, lo, n in pages:
+            if k < n:
+                picks.append((mm, lo + (k << 12)))
+                break
+            k -= n
+    start = time.perf_counter()
+    for mm, addr in picks:
+        try:
+            follow_phys(mm, addr)
+        except FaultError:
+            pass
+    elapsed = time.perf_counter() - start
+    return {"seconds": elapsed * total / max(len(picks), 1), "sampled": len(picks),
+            "sample_seconds": elapsed, "slots": total}
+
+
+def child(args: argparse.Namespace) -> None:
+    prog = load(args.core, args.symbols)
+    if args.child == "floor":
+        result = run_floor(prog)
+    elif args.child == "summary":
+        result = run_summary(prog)
+    elif args.child == "jsonl":
+        result = run_jsonl(prog)
+    else:
+        result = run_follow_phys(prog, args.sample)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def measure(name: str, args: argparse.Namespace) -> Dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", name, "-c", args.core, "-s", args.symbols,
+           "--sample", str(args.sample)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"{name} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure_crash(crash: str, args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    script = Path("/tmp/softleaf-bench-crash.cmd")
+    script.write_text("foreach vm -p > /dev/null\nquit\n")
+    start = time.perf_counter()
+    proc = subprocess.run(
+        ["bash", "-c", f"/usr/bin/time -f '%e %M' {crash} -s {args.symbols} {args.core} "
+                       f"-i {script} >/dev/null"],
+        capture_output=True, text=True)
+    total = time.perf_counter() - start
+    try:
+        wall, rss_kb = proc.stderr.strip().splitlines()[-1].split()
+    except (ValueError, IndexError):
+        return {"error": proc.stderr.strip()[-300:]}
+    # crash's start-up alone, to subtract.
+    script.write_text("quit\n")
+    start = time.perf_counter()
+    subprocess.run([crash, "-s", args.symbols, args.core, "-i", str(script)],
+                   capture_output=True, text=True)
+    startup = time.perf_counter() - start
+    return {"seconds": total - startup, "startup_seconds": startup,
+            "peak_rss_mb": int(rss_kb) / 1024, "exit": proc.returncode}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--fixture", default="linux-7.3-l5-perf")
+    parser.add_argument("-c", "--core")
+    parser.add_argument("-s", "--symbols")
+    parser.add_argument("--crash", help="crash binary: also time 'foreach vm -p'")
+    parser.add_argument("--sample", type=int, default=20000,
+                        help="pages follow_phys() is timed on (default 20000)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    if not args.core:
+        from drgn_softleaf.demo import unpack
+
+        fx = unpack(args.fixture)
+        args.core, args.symbols = str(fx.vmcore), str(fx.vmlinux)
+    results: Dict[str, Any] = {}
+    for name in ("floor", "summary", "jsonl", "follow_phys"):
+        results[name] = measure(name, args)
+    if args.crash:
+        results["crash"] = measure_crash(args.crash, args)
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return
+    floor = results["floor"]["seconds"]
+    slots = results["floor"]["slots"]
+    print(f"vmcore {args.core}")
+    print(f"{results['floor']['tables']} page-table pages, {slots} PTE slots; "
+          f"{results['summary']['kinds']}")
+    print(f"{'':12} {'seconds':>9} {'slots/s':>12} {'x floor':>9} {'peak RSS MB':>12}")
+    for name, r in results.items():
+        if r is None or "error" in r:
+            print(f"{name:12} error: {r and r.get('error')}")
+            continue
+        print(f"{name:12} {r['seconds']:9.3f} {slots / r['seconds']:12.0f} "
+              f"{r['seconds'] / floor:9.2f} {r['peak_rss_mb']:12.0f}")
+    fp = results["follow_phys"]
+    print(f"follow_phys: {fp['sampled']} pages in {fp['sample_seconds']:.2f} s, extrapolated "
+          f"to {fp['slots']} pages; summary is {fp['seconds'] / results['summary']['seconds']:.0f}x "
+          "faster")
+    if "crash" in results and results["crash"] and "error" not in results["crash"]:
+        c = results["crash"]
+        print(f"crash: start-up {c['startup_seconds']:.1f} s (excluded); jsonl is "
+              f"{c['seconds'] / results['jsonl']['seconds']:.1f}x faster than foreach vm -p")
+
+
+if __name__ == "__main__":
+    main()
