@@ -41,10 +41,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         if args.core:
             raise _Usage("-k and -c cannot be used together")
         prog.set_kernel()
-        if args.symbols:
-            prog.load_debug_info(args.symbols)
-        else:
-            prog.load_default_debug_info()
+        _load_debug_info(prog, args.symbols)
         return prog
     core = args.core
     symbols = args.symbols
@@ -58,11 +55,34 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         fixture = unpack(name)
         core, symbols = str(fixture.vmcore), [str(fixture.vmlinux)]
     prog.set_core_dump(core)
-    if symbols:
-        prog.load_debug_info(symbols)
-    else:
-        prog.load_default_debug_info()
+    _load_debug_info(prog, symbols)
     return prog
+
+
+def _load_debug_info(prog, symbols):  # type: ignore[no-untyped-def]
+    import logging
+
+    import drgn
+
+    # drgn logs a warning for a vmlinux that does not match; we say it once
+    # below, in our own words.
+    logger = logging.getLogger("drgn")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        if symbols:
+            prog.load_debug_info(symbols)
+        else:
+            prog.load_default_debug_info()
+    finally:
+        logger.setLevel(level)
+    try:
+        prog.type("struct mm_struct")
+    except LookupError:
+        what = " ".join(symbols) if symbols else "the default debug info"
+        raise drgn.MissingDebugInfoError(
+            f"{what} does not match this kernel (build ID differs) or has no debug info"
+        ) from None
 
 
 class _Usage(Exception):

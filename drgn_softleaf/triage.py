@@ -547,7 +547,7 @@ def _is_percpu_counter(obj: Object) -> bool:
 def _has_member(obj: Object, name: str) -> bool:
     try:
         obj.member_(name)
-    except (LookupError, AttributeError):
+    except (LookupError, AttributeError, TypeError):
         return False
     return True
 
