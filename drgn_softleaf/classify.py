@@ -12,7 +12,7 @@ memory.
 import enum
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 from drgn_softleaf.leafops import SoftleafType
 from drgn_softleaf.target import Target
@@ -140,9 +140,15 @@ def _softleaf_entry(
     flag_bits: Tuple[Tuple[str, int], ...],
 ) -> LeafEntry:
     ops = target.leafops
+    flags = _flag_names(raw, flag_bits)
+    if entry == 0:
+        # A non-none, non-present entry that decodes to swap type 0 offset 0:
+        # softleaf_type() would call it none, but no PTE holds it (offset 0
+        # is a swap device's header).
+        return LeafEntry(vma, addr, size, level, raw, Kind.INVALID, flags=flags,
+                         note="non-present entry decodes to the none entry (swap 0:0)")
     stype = ops.softleaf_type(entry)
     kind = _FROM_SOFTLEAF[stype]
-    flags = _flag_names(raw, flag_bits)
     if kind == Kind.SWAP:
         return LeafEntry(
             vma, addr, size, level, raw, kind,
@@ -258,11 +264,20 @@ def classify_pte_slots(
 
 
 def classify_item(
-    target: Target, item: WalkItem, *, include_none: bool = False
+    target: Target, item: "WalkItem | list[PteSlots]", *, include_none: bool = False
 ) -> Iterator[LeafEntry]:
-    """Classify one walk item into leaf entries (unreadable ranges with
-    *include_none*, as they are incomplete rather than entries)."""
-    if isinstance(item, PteSlots):
+    """
+    Classify one walk item, or a group of PTE tables from
+    :func:`batch_items`, into leaf entries (none entries, and unreadable
+    ranges, only with *include_none*).
+    """
+    if isinstance(item, list):
+        if include_none:
+            for slots in item:
+                yield from classify_pte_slots(target, slots, include_none=True)
+        else:
+            yield from batch_entries(target, classify_pte_batch(target, item))
+    elif isinstance(item, PteSlots):
         yield from classify_pte_slots(target, item, include_none=include_none)
     elif isinstance(item, HugeLeaf):
         yield classify_huge(target, item)
@@ -276,12 +291,15 @@ def classify_item(
                             Kind.UNREADABLE, note=item.reason)
 
 
-def count_item(target: Target, item: WalkItem, counts: Counter) -> None:
+def count_item(target: Target, item: "WalkItem | list[PteSlots]", counts: Counter) -> None:
     """
-    Add the leaf entries of *item* to *counts* (by :class:`Kind`, counting
-    none PTE slots too, and unreadable bytes under :attr:`Kind.UNREADABLE`).
+    Add the leaf entries of *item* (a walk item, or a group of PTE tables
+    from :func:`batch_items`) to *counts* (by :class:`Kind`, counting none
+    PTE slots too, and unreadable ranges under :attr:`Kind.UNREADABLE`).
     """
-    if isinstance(item, PteSlots):
+    if isinstance(item, list):
+        count_pte_group(target, item, counts)
+    elif isinstance(item, PteSlots):
         values = item.values
         none_ignore = ~target.layout.none_ignore_mask
         nonnone = 0
@@ -295,3 +313,184 @@ def count_item(target: Target, item: WalkItem, counts: Counter) -> None:
         counts[classify_huge(target, item).kind] += 1
     elif isinstance(item, Unreadable):
         counts[Kind.UNREADABLE] += 1
+
+
+@dataclass
+class PteBatch:
+    """
+    Consecutive PTE tables of one VMA, classified at once with the
+    architecture's vector layout. Only the non-none slots are kept.
+
+    :ivar slots: Slots covered (none included).
+    :ivar addrs: Addresses of the non-none slots (``uint64`` array).
+    :ivar raws: Their values.
+    :ivar codes: Their kinds, as indexes into :data:`KIND_ORDER`.
+    """
+
+    vma: Vma
+    slots: int
+    addrs: "object"
+    raws: "object"
+    codes: "object"
+
+    def counts(self) -> Counter:
+        """Leaf entries per kind, none included."""
+        import numpy as np
+
+        counts: Counter = Counter()
+        for code, n in enumerate(np.bincount(self.codes, minlength=len(KIND_ORDER)).tolist()):
+            if n:
+                counts[KIND_ORDER[code]] = n
+        counts[Kind.NONE] += self.slots - len(self.codes)
+        return counts
+
+
+_PRESENT_CODE = KIND_ORDER.index(Kind.PRESENT)
+
+
+def present_code() -> int:
+    """The code of :attr:`Kind.PRESENT` in :attr:`PteBatch.codes`."""
+    return _PRESENT_CODE
+_MARKER_CODE = KIND_ORDER.index(Kind.MARKER)
+_INVALID_CODE = KIND_ORDER.index(Kind.INVALID)
+
+
+def _type_codes(target: Target) -> "object":
+    """Kind code of each swap type number (cached on the target's leafops)."""
+    import numpy as np
+
+    ops = target.leafops
+    codes = ops.__dict__.get("_kind_codes")
+    if codes is None:
+        codes = np.array([KIND_ORDER.index(_FROM_SOFTLEAF[t]) for t, _ in ops.types],
+                         dtype=np.uint8)
+        ops.__dict__["_kind_codes"] = codes
+    return codes
+
+
+def _special_codes(target: Target, vec: Any, sraws: Any) -> Any:
+    """Kind codes of non-present, non-none PTE values (before the marker
+    check)."""
+    import numpy as np
+
+    types = vec.swp_type(sraws)
+    codes = _type_codes(target)[types.astype(np.intp)]
+    # Swap type 0 offset 0 decodes to the none entry: invalid (see
+    # _softleaf_entry()).
+    zero = (types == 0) & (vec.swp_offset(sraws) == 0)
+    if zero.any():
+        codes[zero] = _INVALID_CODE
+    return codes
+
+
+def classify_pte_batch(target: Target, group: "list[PteSlots]") -> PteBatch:
+    """Classify the slots of *group* (PTE tables of one VMA, in order)."""
+    import numpy as np
+
+    vec = target.layout.vector()
+    arrays = []
+    starts = []
+    lengths = []
+    for s in group:
+        arrays.append(np.frombuffer(s.values, dtype=np.uint64)[s.first:s.stop])
+        starts.append(s.base + (s.first << 12))
+        lengths.append(s.stop - s.first)
+    values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+    idx = np.flatnonzero(vec.pte_nonnone(values))
+    raws = values[idx]
+    if len(group) == 1:
+        addrs = np.uint64(starts[0]) + (idx.astype(np.uint64) << np.uint64(12))
+    else:
+        offsets = np.cumsum([0] + lengths[:-1])
+        table = np.searchsorted(offsets, idx, side="right") - 1
+        addrs = np.array(starts, dtype=np.uint64)[table] + (
+            (idx - offsets[table]).astype(np.uint64) << np.uint64(12)
+        )
+    codes = np.full(len(raws), _PRESENT_CODE, dtype=np.uint8)
+    swp = ~vec.pte_present(raws)
+    if swp.any():
+        sraws = raws[swp]
+        scodes = _special_codes(target, vec, sraws)
+        # A marker with no marker bit set is not a valid entry.
+        markers = scodes == _MARKER_CODE
+        if markers.any():
+            bits = vec.swp_offset(sraws[markers]) & np.uint64(target.table.marker_mask)
+            mcodes = scodes[markers]
+            mcodes[bits == 0] = _INVALID_CODE
+            scodes[markers] = mcodes
+        codes[swp] = scodes
+    return PteBatch(group[0].vma, int(sum(lengths)), addrs, raws, codes)
+
+
+def batch_items(
+    items: "Iterator[WalkItem]", max_tables: int = 256, by_vma: bool = True
+) -> "Iterator[object]":
+    """
+    Group consecutive :class:`PteSlots` (of the same VMA, with *by_vma*)
+    into lists of at most *max_tables* (so memory stays bounded); other
+    items pass through in order.
+    """
+    group: list = []
+    for item in items:
+        if isinstance(item, PteSlots):
+            if group and ((by_vma and item.vma is not group[0].vma)
+                          or len(group) >= max_tables):
+                yield group
+                group = []
+            group.append(item)
+        else:
+            if group:
+                yield group
+                group = []
+            yield item
+    if group:
+        yield group
+
+
+def batch_entries(target: Target, batch: PteBatch) -> Iterator[LeafEntry]:
+    """The leaf entries of a batch, in address order: present entries from
+    the vector decoding, the others through :func:`classify_value`."""
+    vma = batch.vma
+    vec = target.layout.vector()
+    present = batch.codes == _PRESENT_CODE
+    pfns = vec.pte_pfn(batch.raws, target.physical_mask).tolist()
+    protnone = vec.pte_protnone(batch.raws).tolist()
+    reason = _protnone_reason(vma)
+    for addr, raw, is_present, pfn, pn in zip(batch.addrs.tolist(), batch.raws.tolist(),
+                                              present.tolist(), pfns, protnone):
+        if is_present:
+            yield LeafEntry(vma, addr, 4096, "pte", raw, Kind.PRESENT, pfn=pfn, protnone=pn,
+                            protnone_reason=reason if pn else None)
+        else:
+            yield classify_value(target, raw, "pte", vma=vma, addr=addr)
+
+
+def count_pte_group(target: Target, group: "list[PteSlots]", counts: Counter) -> None:
+    """
+    Add the kinds of the slots of *group* to *counts*: the counting-only form
+    of :func:`classify_pte_batch` (no addresses), for whole-system summaries.
+    """
+    import numpy as np
+
+    vec = target.layout.vector()
+    arrays = [np.frombuffer(s.values, dtype=np.uint64)[s.first:s.stop] for s in group]
+    values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+    nonnone = values[vec.pte_nonnone(values)]
+    present = vec.pte_present(nonnone)
+    npresent = int(np.count_nonzero(present))
+    counts[Kind.NONE] += len(values) - len(nonnone)
+    if npresent:
+        counts[Kind.PRESENT] += npresent
+    if npresent == len(nonnone):
+        return
+    sraws = nonnone[~present]
+    scodes = _special_codes(target, vec, sraws)
+    markers = scodes == _MARKER_CODE
+    if markers.any():
+        bits = vec.swp_offset(sraws[markers]) & np.uint64(target.table.marker_mask)
+        mcodes = scodes[markers]
+        mcodes[bits == 0] = _INVALID_CODE
+        scodes[markers] = mcodes
+    for code, n in enumerate(np.bincount(scodes, minlength=len(KIND_ORDER)).tolist()):
+        if n:
+            counts[KIND_ORDER[code]] += n

@@ -165,9 +165,10 @@ for space in for_each_address_space(prog):
     rows = []
     incomplete = False
     for space in for_each_address_space(prog):
-        counts = space_counts(space)
+        vmas = mm_vmas(space.mm)
+        counts = space_counts(space, vmas)
         incomplete |= bool(counts.get(_kind("unreadable")))
-        rows.append((space, len(mm_vmas(space.mm)), counts))
+        rows.append((space, len(vmas), counts))
     if args.format == "json":
         import json
 
@@ -273,7 +274,25 @@ for entry in for_each_leaf_entry(prog, pid={args.pid}, start={start if start is 
                 continue
             yield enrich_entry(enricher, entry)
 
-    if args.format == "jsonl":
+    if args.format == "jsonl" and not args.all:
+        from drgn_softleaf.classify import batch_items
+        from drgn_softleaf.scan import walk_address_space
+        from drgn_softleaf.target import get_target
+        from drgn_softleaf.render import write_entries_jsonl
+        from drgn_softleaf.walk import Unreadable
+
+        _, walk = walk_address_space(space, start=start, end=end)
+
+        def watched() -> Any:
+            nonlocal incomplete
+            for item in walk:
+                if isinstance(item, Unreadable):
+                    incomplete = True
+                yield item
+
+        write_entries_jsonl(out, space, get_target(prog), batch_items(watched()),
+                            lambda entry: enrich_entry(enricher, entry), kinds)
+    elif args.format == "jsonl":
         for e in entries():
             write_json_line(out, entry_json(space, e))
     else:

@@ -450,3 +450,82 @@ def progress_reporter() -> Any:
             progress.stop()
 
     return update
+
+
+def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: Iterable[Any],
+                        enrich: Any, kinds: Optional[Any] = None) -> None:
+    """
+    Write the JSON Lines of the leaf entries in *items* (walk items and PTE
+    groups from :func:`drgn_softleaf.classify.batch_items`). Present PTEs,
+    the bulk of any address space, are formatted straight from the vector
+    classification; every other entry goes through :func:`entry_json`. Both
+    give the same text for the same entry.
+
+    :param enrich: Called with a :class:`LeafEntry`, returns its
+        :class:`Enriched`.
+    :param kinds: Only entries of these kinds (``None``: all).
+    """
+    from drgn_softleaf.classify import (
+        classify_item,
+        classify_pte_batch,
+        classify_value,
+        present_code,
+    )
+
+    head = json.dumps({"schema": JSON_SCHEMA_VERSION, "pid": space.pid, "comm": space.comm},
+                      separators=(",", ":"))[:-1]
+    want_present = kinds is None or Kind.PRESENT in kinds
+    write = out.write
+    for item in items:
+        if not isinstance(item, list):
+            for entry in classify_item(target, item):
+                if kinds is None or entry.kind in kinds:
+                    write_json_line(out, entry_json(space, enrich(entry)))
+            continue
+        batch = classify_pte_batch(target, item)
+        vma = batch.vma
+        tail = json.dumps({"vma_start": vma.start, "vma_end": vma.end, "vma_flags": vma.flags,
+                           "vma_file": vma.file}, separators=(",", ":"))[1:-1]
+        reason = json.dumps(_protnone_reason_of(vma))
+        vec = target.layout.vector()
+        np = _numpy()
+        present = batch.codes == present_code()
+        n = len(batch.raws)
+        lines = np.empty(n, dtype=object)
+        if want_present and present.any():
+            protnone = vec.pte_protnone(batch.raws) & present
+            # %-templates, applied by map() over whole columns: the per-line
+            # work is one C-level format.
+            stem = (head.replace("%", "%%") + ',"addr":%d,"size":4096,"level":"pte","raw":%d,'
+                    '"raw_hex":"%#018x","kind":"present",' + tail.replace("%", "%%")
+                    + ',"pfn":%d,')
+            for mask, end in ((present & ~protnone, '"protnone":false}\n'),
+                              (protnone, '"protnone":true,"protnone_reason":'
+                                         + reason.replace("%", "%%") + "}\n")):
+                if not mask.any():
+                    continue
+                raws = batch.raws[mask]
+                pfns = vec.pte_pfn(raws, target.physical_mask)
+                rl = raws.tolist()
+                lines[mask] = list(map((stem + end).__mod__,
+                                       zip(batch.addrs[mask].tolist(), rl, rl, pfns.tolist())))
+        for i in np.flatnonzero(~present).tolist():
+            entry = classify_value(target, int(batch.raws[i]), "pte", vma=vma,
+                                   addr=int(batch.addrs[i]))
+            if kinds is None or entry.kind in kinds:
+                lines[i] = json.dumps(entry_json(space, enrich(entry)),
+                                      separators=(",", ":")) + "\n"
+        lines = lines[lines != None]  # noqa: E711 (object array: elementwise)
+        write("".join(lines.tolist()))
+
+
+def _numpy() -> Any:
+    import numpy
+
+    return numpy
+
+
+def _protnone_reason_of(vma: Vma) -> str:
+    from drgn_softleaf.classify import _protnone_reason
+
+    return _protnone_reason(vma) or ""

@@ -12,13 +12,21 @@ or swap slot.
 ...     print(hex(entry.addr), entry.kind.value)
 """
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from drgn import FaultError, Object, Program
 
-from drgn_softleaf.classify import Kind, LeafEntry, classify_item, classify_value, count_item
+from drgn_softleaf.classify import (
+    Kind,
+    LeafEntry,
+    batch_items,
+    classify_item,
+    classify_value,
+    count_item,
+)
 from drgn_softleaf.enrich import Enricher, FolioInfo, SwapInfo
 from drgn_softleaf.target import Target, get_target
 from drgn_softleaf.walk import Vma, WalkItem, mm_pgd_phys, mm_vmas, walk_range
@@ -125,8 +133,7 @@ def _select_vmas(
         if vma.end <= lo or vma.start >= hi:
             continue
         out.append(
-            Vma(vma.address, max(vma.start, lo), min(vma.end, hi), vma.flags, vma.file,
-                vma.hugetlb, vma.accessible, vma.uffd_rwp)
+            dataclasses.replace(vma, start=max(vma.start, lo), end=min(vma.end, hi))
             if vma.start < lo or vma.end > hi
             else vma
         )
@@ -139,11 +146,12 @@ def walk_address_space(
     start: Optional[int] = None,
     end: Optional[int] = None,
     holes: bool = False,
+    vmas: Optional[Sequence[Vma]] = None,
 ) -> Tuple[List[Vma], Iterator[WalkItem]]:
     """Return the VMAs of *space* (clipped to [start, end)) and a walk over
-    them."""
+    them. *vmas*: the space's VMAs, if already read."""
     prog = space.mm.prog_
-    vmas = _select_vmas(mm_vmas(space.mm), start, end)
+    vmas = _select_vmas(mm_vmas(space.mm) if vmas is None else vmas, start, end)
     return vmas, walk_range(prog, mm_pgd_phys(space.mm), vmas, holes=holes)
 
 
@@ -168,7 +176,7 @@ def for_each_leaf_entry(
     space = address_space(prog, pid=pid, task=task, mm=mm)
     target = get_target(prog)
     _, walk = walk_address_space(space, start=start, end=end, holes=include_none)
-    for item in walk:
+    for item in batch_items(walk):
         yield from classify_item(target, item, include_none=include_none)
 
 
@@ -212,19 +220,21 @@ def vma_counts(
     target = get_target(space.mm.prog_)
     vmas, walk = walk_address_space(space, start=start, end=end)
     counts: Dict[int, Counter] = {v.start: Counter() for v in vmas}
-    for item in walk:
-        vma = item.vma
+    for item in batch_items(walk):
+        vma = item[0].vma if isinstance(item, list) else item.vma
         assert vma is not None
         count_item(target, item, counts[vma.start])
     return [(v, counts[v.start]) for v in vmas]
 
 
-def space_counts(space: AddressSpace) -> Counter:
-    """Count leaf entries per kind over all of *space*."""
+def space_counts(space: AddressSpace, vmas: Optional[Sequence[Vma]] = None) -> Counter:
+    """Count leaf entries per kind over all of *space* (*vmas*: its VMAs,
+    if already read)."""
     target = get_target(space.mm.prog_)
-    _, walk = walk_address_space(space)
+    _, walk = walk_address_space(space, vmas=vmas)
     counts: Counter = Counter()
-    for item in walk:
+    # Counting does not depend on the VMA at PTE level: batch across VMAs.
+    for item in batch_items(walk, max_tables=1024, by_vma=False):
         count_item(target, item, counts)
     return counts
 

@@ -12,7 +12,9 @@ decides what a leaf entry means beyond what the walk itself needs (which
 upper-level entries point to tables).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+import struct
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 from drgn import FaultError, Object, Program
@@ -40,17 +42,22 @@ class Vma:
     A VMA, reduced to what leaf classification needs.
 
     :ivar address: Address of the ``struct vm_area_struct``.
-    :ivar file: Path of the mapped file, or ``None`` for anonymous memory.
+    :ivar file: Path of the mapped file, or ``None`` for anonymous memory
+        (looked up on first use: most scans never need it).
     """
 
     address: int
     start: int
     end: int
     flags: int
-    file: Optional[str]
+    vm_file: Optional[Object] = field(compare=False, repr=False)
     hugetlb: bool
     accessible: bool
     uffd_rwp: bool
+
+    @cached_property
+    def file(self) -> Optional[str]:
+        return _file_path(self.vm_file)
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,8 @@ class Unreadable:
 
 WalkItem = Union[PteSlots, HugeLeaf, NoneRange, Unreadable]
 
+_U64 = struct.Struct("<Q")
+
 
 def _vm_flag_bit(prog: Program, name: str, default: int) -> int:
     # Since Linux 6.18 or so, VMA flags are declared as VMA_<NAME>_BIT enum
@@ -126,16 +135,32 @@ def _vm_flag_bit(prog: Program, name: str, default: int) -> int:
     return bit
 
 
-def _vma_file(vma: Object) -> Optional[str]:
+def _file_path(file: Optional[Object]) -> Optional[str]:
     from drgn.helpers.linux.fs import d_path
 
-    file = vma.vm_file.read_()
-    if not file:
+    if file is None:
         return None
     try:
         return d_path(file.f_path).decode(errors="replace")
     except (FaultError, ValueError):
         return "(unreadable path)"
+
+
+def _vma_layout(prog: Program) -> Tuple[int, int, int, int, int]:
+    """(size, offsets of vm_start, vm_end, vm_flags, vm_file) of struct
+    vm_area_struct, cached per program: a VMA is then one read."""
+    key = "drgn_softleaf.vma_layout"
+    try:
+        return prog.cache[key]
+    except KeyError:
+        pass
+    from drgn import offsetof, sizeof
+
+    t = prog.type("struct vm_area_struct")
+    layout = (sizeof(t), offsetof(t, "vm_start"), offsetof(t, "vm_end"),
+              offsetof(t, "vm_flags"), offsetof(t, "vm_file"))
+    prog.cache[key] = layout
+    return layout
 
 
 def mm_vmas(mm: Object) -> List[Vma]:
@@ -154,16 +179,23 @@ def mm_vmas(mm: Object) -> List[Vma]:
     # VM_UFFD_RWP exists since 7.x; no bit otherwise.
     rwp_bit = _vm_flag_bit(prog, "UFFD_RWP", -1)
     rwp = 1 << rwp_bit if rwp_bit >= 0 else 0
+    size, o_start, o_end, o_flags, o_file = _vma_layout(prog)
+    file_type = prog.type("struct file *")
+    read = prog.read
     out = []
     for vma in for_each_vma(mm):
-        flags = vma.vm_flags.value_()
+        address = vma.value_()
+        buf = read(address, size)
+        start, end, flags, file = (
+            _U64.unpack_from(buf, o)[0] for o in (o_start, o_end, o_flags, o_file)
+        )
         out.append(
             Vma(
-                address=vma.value_(),
-                start=vma.vm_start.value_(),
-                end=vma.vm_end.value_(),
+                address=address,
+                start=start,
+                end=end,
                 flags=flags,
-                file=_vma_file(vma),
+                vm_file=Object(prog, file_type, file) if file else None,
                 hugetlb=bool(flags & hugetlb),
                 accessible=bool(flags & access),
                 uffd_rwp=bool(flags & rwp),

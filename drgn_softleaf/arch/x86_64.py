@@ -10,7 +10,7 @@ Pure bit logic for x86-64 page-table entries, ported from
 
 from typing import Tuple
 
-__all__ = ("X86_64",)
+__all__ = ("X86_64", "X86_64Vector")
 
 # arch/x86/include/asm/pgtable_types.h
 _PAGE_BIT_PRESENT = 0
@@ -201,5 +201,61 @@ class X86_64:
     # Bits of the offset an x86-64 swap PTE can hold (bits 9-58).
     swp_offset_bits = 64 - SWP_OFFSET_SHIFT
 
+    def vector(self) -> "X86_64Vector":
+        """The NumPy form of this layout (made on first use)."""
+        v = self.__dict__.get("_vector")
+        if v is None:
+            v = self.__dict__["_vector"] = X86_64Vector()
+        return v
+
 
 X86_64_LAYOUT = X86_64()
+
+
+class X86_64Vector:
+    """
+    The same bit logic as :class:`X86_64`, over NumPy arrays of entries
+    (``uint64``): what a whole-system scan uses to classify table pages at a
+    time. Each method matches the scalar one of the same name.
+    """
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.np = np
+        self._knl = np.uint64(_U64 & ~_PAGE_KNL_ERRATUM_MASK)
+        self._present = np.uint64(_PAGE_PRESENT | _PAGE_PROTNONE)
+        self._p = np.uint64(_PAGE_PRESENT)
+        self._protnone = np.uint64(_PAGE_PROTNONE)
+        self._type_shift = np.uint64(64 - SWP_TYPE_BITS)
+        self._off_up = np.uint64(SWP_TYPE_BITS)
+        self._off_down = np.uint64(SWP_OFFSET_SHIFT)
+        self._ones = np.uint64(_U64)
+        self._zero = np.uint64(0)
+        self._page = np.uint64(12)
+
+    def pte_nonnone(self, arr):  # type: ignore[no-untyped-def]
+        """``!pte_none()``."""
+        return (arr & self._knl) != 0
+
+    def pte_present(self, arr):  # type: ignore[no-untyped-def]
+        """``pte_present()``."""
+        return (arr & self._present) != 0
+
+    def pte_protnone(self, arr):  # type: ignore[no-untyped-def]
+        """``pte_protnone()``."""
+        return (arr & self._present) == self._protnone
+
+    def swp_type(self, arr):  # type: ignore[no-untyped-def]
+        """``__swp_type()`` (the flag bits do not reach the type)."""
+        return arr >> self._type_shift
+
+    def swp_offset(self, arr):  # type: ignore[no-untyped-def]
+        """``__swp_offset()`` (the flag bits are shifted out)."""
+        return (~arr << self._off_up) >> self._off_down
+
+    def pte_pfn(self, arr, physical_mask: int):  # type: ignore[no-untyped-def]
+        """``pte_pfn()``, with the inverted pfn of PROT_NONE entries."""
+        np = self.np
+        inv = np.where(((arr & self._p) == 0) & (arr != 0), self._ones, self._zero)
+        return ((arr ^ inv) & np.uint64(physical_mask & ~0xFFF)) >> self._page
