@@ -20,8 +20,5 @@ if [ ! -d src ]; then
     dpkg-source -x crash_*.dsc src
 fi
 cd src
-# Linux 7.x removed struct module's num_gpl_syms: make the member optional
-# (upstream crash-utility/crash pull request 230 does the same).
-sed -i 's/MEMBER_OFFSET_INIT(module_num_gpl_syms, "module",/MEMBER_OFFSET_INIT(module_num_gpl_syms, "module",/' kernel.c
 make -j"$(nproc)" target=X86_64 >build.log 2>&1
 ls -l "$PWD/crash"

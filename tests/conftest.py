@@ -23,6 +23,7 @@ EXPECTED_FIXTURES = (
     "linux-7.3-l5-migrate",
     "linux-7.3-l5-leak",
     "linux-7.3-l5-numa",
+    "linux-7.3-l5-perf",
     "linux-6.12-l5-quiescent",
 )
 

@@ -69,7 +69,7 @@ def test_fixture_opens(name):
     assert manifest["pages"], "manifest records no pages"
 
 
-@pytest.mark.parametrize("name", fixtures_of_mode("quiescent"))
+@pytest.mark.parametrize("name", fixtures_of_mode("quiescent", "perf"))
 def test_pagemap_agrees_with_raw_entries(name):
     prog, manifest = load(name)
     task = find_task(prog, manifest["pid"])
