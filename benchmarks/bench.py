@@ -191,8 +191,8 @@ def measure_crash(crash: str, args: argparse.Namespace) -> Optional[Dict[str, An
     script.write_text("foreach vm -p > /dev/null\nquit\n")
     start = time.perf_counter()
     proc = subprocess.run(
-        ["bash", "-c", f"/usr/bin/time -f '%e %M' {crash} -s {args.symbols} {args.core} "
-                       f"-i {script} >/dev/null"],
+        ["bash", "-c", f"/usr/bin/time -f '%e %M' {crash} --no_modules -s {args.symbols} "
+                       f"{args.core} -i {script} >/dev/null"],
         capture_output=True, text=True)
     total = time.perf_counter() - start
     try:
@@ -202,7 +202,7 @@ def measure_crash(crash: str, args: argparse.Namespace) -> Optional[Dict[str, An
     # crash's start-up alone, to subtract.
     script.write_text("quit\n")
     start = time.perf_counter()
-    subprocess.run([crash, "-s", args.symbols, args.core, "-i", str(script)],
+    subprocess.run([crash, "--no_modules", "-s", args.symbols, args.core, "-i", str(script)],
                    capture_output=True, text=True)
     startup = time.perf_counter() - start
     return {"seconds": total - startup, "startup_seconds": startup,
@@ -233,8 +233,16 @@ def main() -> None:
     results: Dict[str, Any] = {}
     for name in ("floor", "summary", "jsonl", "follow_phys"):
         results[name] = measure(name, args)
+    # The whole console script, wall time, program load included.
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "drgn_softleaf.cli", "-c", args.core, "-s",
+                           args.symbols, "summary"], capture_output=True, text=True, cwd=REPO)
+    if proc.returncode:
+        raise SystemExit(f"drgn-softleaf summary failed:\n{proc.stderr}")
+    summary_wall = time.perf_counter() - start
     if args.crash:
         results["crash"] = measure_crash(args.crash, args)
+    results["summary_command_wall_seconds"] = summary_wall
     if args.json:
         print(json.dumps(results, indent=1))
         return
@@ -245,19 +253,22 @@ def main() -> None:
           f"{results['summary']['kinds']}")
     print(f"{'':12} {'seconds':>9} {'slots/s':>12} {'x floor':>9} {'peak RSS MB':>12}")
     for name, r in results.items():
-        if r is None or "error" in r:
+        if not isinstance(r, dict):
+            continue
+        if "error" in r:
             print(f"{name:12} error: {r and r.get('error')}")
             continue
         print(f"{name:12} {r['seconds']:9.3f} {slots / r['seconds']:12.0f} "
               f"{r['seconds'] / floor:9.2f} {r['peak_rss_mb']:12.0f}")
+    print(f"drgn-softleaf summary command, wall time with program load: {summary_wall:.2f} s")
     fp = results["follow_phys"]
     print(f"follow_phys: {fp['sampled']} pages in {fp['sample_seconds']:.2f} s, extrapolated "
           f"to {fp['slots']} pages; summary is {fp['seconds'] / results['summary']['seconds']:.0f}x "
           "faster")
     if "crash" in results and results["crash"] and "error" not in results["crash"]:
         c = results["crash"]
-        print(f"crash: start-up {c['startup_seconds']:.1f} s (excluded); jsonl is "
-              f"{c['seconds'] / results['jsonl']['seconds']:.1f}x faster than foreach vm -p")
+        print(f"crash: start-up {c['startup_seconds']:.1f} s (excluded); foreach vm -p takes "
+              f"{c['seconds'] / results['jsonl']['seconds']:.2f}x the time of the jsonl listing")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ class Kind(enum.Enum):
     HWPOISON = "hwpoison"
     MARKER = "marker"
     INVALID = "invalid"
+    # A non-present entry of the kernel's own page tables (set_memory_np()
+    # and friends leave an inverted pfn): shown raw, never decoded.
+    KERNEL_NOT_PRESENT = "kernel_not_present"
     UNREADABLE = "unreadable"
 
     @property
@@ -212,6 +215,14 @@ def classify_value(
     size = 1 << _LEVEL_SHIFT.get(level, 12)
     if layout.pte_none(raw):
         return LeafEntry(vma, addr, size, level, raw, Kind.NONE)
+    if vma is not None and vma.kernel:
+        present = layout.pte_present(raw) if level == "pte" else (
+            layout.pud_present(raw) and layout.pud_leaf(raw) if level == "pud"
+            else layout.pmd_present(raw) and layout.pmd_leaf(raw))
+        if present:
+            return _present(target, vma, addr, size, level, raw)
+        return LeafEntry(vma, addr, size, level, raw, Kind.KERNEL_NOT_PRESENT,
+                         note="kernel page table: not a softleaf entry")
     if level == "pte" or (hugetlb and level in ("pmd", "pud")):
         if layout.pte_present(raw):
             return _present(target, vma, addr, size, level, raw)
@@ -408,7 +419,9 @@ def classify_pte_batch(target: Target, group: "list[PteSlots]") -> PteBatch:
         )
     codes = np.full(len(raws), _PRESENT_CODE, dtype=np.uint8)
     swp = ~vec.pte_present(raws)
-    if swp.any():
+    if group[0].vma.kernel:
+        codes[swp] = KIND_ORDER.index(Kind.KERNEL_NOT_PRESENT)
+    elif swp.any():
         sraws = raws[swp]
         scodes = _special_codes(target, vec, sraws)
         # A marker with no marker bit set is not a valid entry.
@@ -482,6 +495,9 @@ def count_pte_group(target: Target, group: "list[PteSlots]", counts: Counter) ->
     if npresent:
         counts[Kind.PRESENT] += npresent
     if npresent == len(nonnone):
+        return
+    if group[0].vma.kernel:
+        counts[Kind.KERNEL_NOT_PRESENT] += len(nonnone) - npresent
         return
     sraws = nonnone[~present]
     scodes = _special_codes(target, vec, sraws)

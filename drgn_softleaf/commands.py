@@ -70,7 +70,7 @@ def _range(s: str) -> Tuple[int, int]:
 KINDS = (
     "present swap migration_read migration_read_exclusive migration_write "
     "device_private_read device_private_write device_exclusive hwpoison marker "
-    "invalid none unreadable"
+    "invalid kernel_not_present none unreadable"
 ).split()
 
 
@@ -92,7 +92,11 @@ def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.Argumen
                        help="print how to do the same with the drgn-softleaf Python API")
 
     def pid_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument("-p", "--pid", type=int, required=True, help="process ID")
+        g = p.add_mutually_exclusive_group(required=True)
+        g.add_argument("-p", "--pid", type=int, help="process ID")
+        g.add_argument("--kernel-tables", action="store_true",
+                       help="the kernel's own page tables (init_mm): non-present entries "
+                       "there are shown raw, not decoded")
 
     p = sub.add_parser("summary", help="leaf entries per kind for every process")
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -142,6 +146,10 @@ def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.Argumen
                    help="the entry belongs to a hugetlb VMA (PMD/PUD follow the PTE rules)")
     drgn_option(p)
     return parser
+
+
+def _space_arg(args: argparse.Namespace) -> str:
+    return "kernel=True" if args.kernel_tables else f"pid={args.pid}"
 
 
 def _print_code(out: IO[str], code: str) -> None:
@@ -203,13 +211,13 @@ def _cmd_vmas(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
         _print_code(out, f"""
 from drgn_softleaf import address_space, vma_counts
 
-space = address_space(prog, pid={args.pid})
+space = address_space(prog, {_space_arg(args)})
 for vma, counts in vma_counts(space):
     print(hex(vma.start), hex(vma.end), vma.file,
           {{kind.value: n for kind, n in counts.items()}})
 """)
         return EXIT_OK
-    space = address_space(prog, pid=args.pid)
+    space = address_space(prog, pid=args.pid, kernel=args.kernel_tables)
     rows = vma_counts(space)
     if args.format == "json":
         import json
@@ -241,7 +249,7 @@ def _cmd_entries(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
     start = end = None
     if args.range:
         start, end = args.range
-    space = address_space(prog, pid=args.pid)
+    space = address_space(prog, pid=args.pid, kernel=args.kernel_tables)
     if args.vma is not None:
         vma = vma_find(space.mm, args.vma)
         if not vma:
@@ -255,7 +263,7 @@ def _cmd_entries(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
 from drgn_softleaf import Enricher, enrich_entry, for_each_leaf_entry
 
 enricher = Enricher(prog)
-for entry in for_each_leaf_entry(prog, pid={args.pid}, start={start if start is None else hex(start)}, end={end if end is None else hex(end)}, include_none={args.all}):
+for entry in for_each_leaf_entry(prog, {_space_arg(args)}, start={start if start is None else hex(start)}, end={end if end is None else hex(end)}, include_none={args.all}):
     e = enrich_entry(enricher, entry)
     print(hex(entry.addr), entry.level, entry.kind.value, hex(entry.raw), e.folio or e.swap)
 """)
@@ -265,9 +273,9 @@ for entry in for_each_leaf_entry(prog, pid={args.pid}, start={start if start is 
 
     def entries() -> Any:
         nonlocal incomplete
-        for entry in for_each_leaf_entry(prog, task=space.task if space.pid >= 0 else None,
+        for entry in for_each_leaf_entry(prog, task=space.task if space.pid > 0 else None,
                                          mm=space.mm, start=start, end=end,
-                                         include_none=args.all):
+                                         include_none=args.all, kernel=space.kernel):
             if entry.kind == Kind.UNREADABLE:
                 incomplete = True
             if kinds is not None and entry.kind not in kinds:
@@ -309,14 +317,14 @@ def _cmd_addr(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
         _print_code(out, f"""
 from drgn_softleaf import address_space, lookup_address
 
-space = address_space(prog, pid={args.pid})
+space = address_space(prog, {_space_arg(args)})
 lookup = lookup_address(space, {args.address:#x})
 for level, entry_phys, value, what in lookup.path:
     print(level, hex(entry_phys), hex(value), what)
 print(lookup.leaf)
 """)
         return EXIT_OK
-    space = address_space(prog, pid=args.pid)
+    space = address_space(prog, pid=args.pid, kernel=args.kernel_tables)
     lookup = lookup_address(space, args.address)
     render_addr(make_console(out), space, args.address, lookup.path, lookup.leaf, lookup.vma)
     return EXIT_OK

@@ -53,12 +53,16 @@ class ScanError(Exception):
 
 @dataclass(frozen=True)
 class AddressSpace:
-    """A user address space and a task that uses it."""
+    """
+    A user address space and a task that uses it, or (with *kernel*) the
+    kernel's own page tables (``init_mm``, PID 0).
+    """
 
     pid: int
     comm: str
     task: Object
     mm: Object
+    kernel: bool = False
 
 
 def _task_comm(task: Object) -> str:
@@ -71,15 +75,21 @@ def address_space(
     pid: Optional[int] = None,
     task: Optional[Object] = None,
     mm: Optional[Object] = None,
+    kernel: bool = False,
 ) -> AddressSpace:
     """
-    Find the address space of a PID, a task or an mm.
+    Find the address space of a PID, a task or an mm, or (*kernel*) the
+    kernel page tables.
 
     :param task: ``struct task_struct *``
     :param mm: ``struct mm_struct *`` (the task is then its owner, if known)
     :raises ScanError: if there is no such process or it has no address space.
     """
     from drgn.helpers.linux.pid import find_task
+
+    if kernel:
+        return AddressSpace(0, "init_mm", prog["init_task"].address_of_(),
+                            prog["init_mm"].address_of_(), kernel=True)
 
     if mm is not None:
         owner = None
@@ -103,6 +113,13 @@ def address_space(
             "has exited: it has no user address space"
         )
     return AddressSpace(task.pid.value_(), _task_comm(task), task, mm)
+
+
+def kernel_ranges(prog: Program) -> List[Vma]:
+    """The kernel half of the address space, as one pseudo-VMA."""
+    target = get_target(prog)
+    start, end = target.layout.kernel_range(target.levels)
+    return [Vma(0, start, end, 0, None, False, True, False, kernel=True)]
 
 
 def for_each_address_space(prog: Program) -> Iterator[AddressSpace]:
@@ -151,7 +168,9 @@ def walk_address_space(
     """Return the VMAs of *space* (clipped to [start, end)) and a walk over
     them. *vmas*: the space's VMAs, if already read."""
     prog = space.mm.prog_
-    vmas = _select_vmas(mm_vmas(space.mm) if vmas is None else vmas, start, end)
+    if vmas is None:
+        vmas = kernel_ranges(prog) if space.kernel else mm_vmas(space.mm)
+    vmas = _select_vmas(vmas, start, end)
     return vmas, walk_range(prog, mm_pgd_phys(space.mm), vmas, holes=holes)
 
 
@@ -164,16 +183,19 @@ def for_each_leaf_entry(
     start: Optional[int] = None,
     end: Optional[int] = None,
     include_none: bool = False,
+    kernel: bool = False,
 ) -> Iterator[LeafEntry]:
     """
-    Yield the leaf entries of an address space, in address order.
+    Yield the leaf entries of an address space, in address order
+    (*kernel*: of the kernel page tables, where non-present entries are
+    :attr:`Kind.KERNEL_NOT_PRESENT`, shown raw).
 
     :param start: Only entries at or above this address.
     :param end: Only entries below this address.
     :param include_none: Also yield none entries and ranges, and unreadable
         ranges (:attr:`Kind.UNREADABLE`).
     """
-    space = address_space(prog, pid=pid, task=task, mm=mm)
+    space = address_space(prog, pid=pid, task=task, mm=mm, kernel=kernel)
     target = get_target(prog)
     _, walk = walk_address_space(space, start=start, end=end, holes=include_none)
     for item in batch_items(walk):
@@ -261,7 +283,8 @@ def lookup_address(space: AddressSpace, addr: int) -> AddressLookup:
 
     prog = space.mm.prog_
     target = get_target(prog)
-    vma = next((v for v in mm_vmas(space.mm) if v.start <= addr < v.end), None)
+    vmas = kernel_ranges(prog) if space.kernel else mm_vmas(space.mm)
+    vma = next((v for v in vmas if v.start <= addr < v.end), None)
     steps = walk_path(prog, mm_pgd_phys(space.mm), addr,
                       hugetlb=vma.hugetlb if vma else False, target=target)
     leaf = None

@@ -54,6 +54,9 @@ class Vma:
     hugetlb: bool
     accessible: bool
     uffd_rwp: bool
+    # A range of the kernel's own page tables (init_mm), not a VMA: there,
+    # non-present entries are not softleaf entries.
+    kernel: bool = False
 
     @cached_property
     def file(self) -> Optional[str]:
@@ -287,9 +290,15 @@ def walk_range(
 
 def mm_pgd_phys(mm: Object) -> int:
     """Physical address of *mm*'s top-level page table."""
-    from drgn.helpers.linux.mm import virt_to_phys
+    from drgn.helpers.linux.mm import follow_phys, in_direct_map, virt_to_phys
 
-    return virt_to_phys(mm.prog_, mm.pgd.value_()).value_()
+    prog = mm.prog_
+    pgd = mm.pgd.value_()
+    if in_direct_map(prog, pgd):
+        return virt_to_phys(prog, pgd).value_()
+    # init_mm's pgd (swapper_pg_dir) is in the kernel image mapping, not
+    # the direct map: translate it through the kernel page tables.
+    return follow_phys(prog["init_mm"].address_of_(), pgd).value_()
 
 
 def walk_mm(

@@ -167,3 +167,15 @@ def test_jsonl_fast_path_equals_entry_json(name):
     got = out.getvalue().splitlines()
     assert got == want
     assert any('"protnone":true' in line for line in got)
+
+
+def test_kernel_tables(capsys):
+    status, out, err = run_cli(core_args("linux-7.3-l5-quiescent")
+                               + ["entries", "--kernel-tables", "--format", "jsonl"], capsys)
+    assert status == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) > 10000
+    # Kernel page tables hold present entries and, at most, raw non-present
+    # ones: never swap, migration or any other softleaf kind.
+    assert {r["kind"] for r in rows} <= {"present", "kernel_not_present"}
+    assert all(r["addr"] >= 0xFF00000000000000 for r in rows)

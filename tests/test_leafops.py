@@ -259,3 +259,25 @@ def test_vector_counts_equal_scalar(version):
         for i in range(g.first, g.stop):
             want[classify_value(target, g.values[i], "pte").kind] += 1
     assert got == want
+
+
+def test_kernel_tables_are_not_decoded():
+    """Non-present entries of the kernel's own page tables are not softleaf
+    entries (set_memory_np() leaves an inverted pfn): shown raw."""
+    from drgn_softleaf.classify import Kind, classify_value
+    from drgn_softleaf.target import Target
+    from drgn_softleaf.walk import Vma
+
+    ops = ops_for("7.3")
+    target = Target(X86, 5, X86.level_shifts(5), 52, 0, X86.physical_mask(), ops.table, ops,
+                    "7.3", ())
+    kernel = Vma(0, 0xFF00000000000000, 1 << 64, 0, None, False, True, False, kernel=True)
+    user = Vma(0, 0x1000, 0x2000, 0x3, None, False, True, False)
+    # A present kernel PTE whose present bit set_memory_np() cleared: the pfn
+    # is stored inverted, which as a user PTE would decode as swap.
+    np_pte = (~(0x1234 << 12) & ((1 << 52) - 1) & ~0xFFF) | 0x63 & ~1
+    assert classify_value(target, np_pte, "pte", vma=user).kind != Kind.KERNEL_NOT_PRESENT
+    e = classify_value(target, np_pte, "pte", vma=kernel)
+    assert e.kind == Kind.KERNEL_NOT_PRESENT and e.raw == np_pte and e.pfn is None
+    assert classify_value(target, 0x1234063, "pte", vma=kernel).kind == Kind.PRESENT
+    assert classify_value(target, 0x1234000 | 0xE3, "pmd", vma=kernel).pfn == 0x1200

@@ -92,6 +92,13 @@ class X86_64:
         raise ValueError(f"x86-64 has 4 or 5 paging levels, not {levels}")
 
     @staticmethod
+    def kernel_range(levels: int) -> Tuple[int, int]:
+        """The kernel half of the address space (start, end) with *levels*
+        paging levels (canonical addresses, Documentation/arch/x86/x86_64/mm.rst)."""
+        start = 0xFF00000000000000 if levels == 5 else 0xFFFF800000000000
+        return start, 1 << 64
+
+    @staticmethod
     def physical_mask(sme_mask: int = 0) -> int:
         """Return ``physical_mask``: 52 bits less the memory-encryption bit."""
         return ((1 << _PHYSICAL_MASK_SHIFT) - 1) & ~sme_mask
