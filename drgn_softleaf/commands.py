@@ -37,7 +37,8 @@ class _Parser(argparse.ArgumentParser):
     inside a drgn session."""
 
     def error(self, message: str) -> NoReturn:
-        raise CommandFailed(f"{self.prog}: {message}")
+        raise CommandFailed(f"{self.prog.split()[-1]}: {message}"
+                            if " " in self.prog else message)
 
     def exit(self, status: int = 0, message: Optional[str] = None) -> NoReturn:
         if message:

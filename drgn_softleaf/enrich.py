@@ -102,8 +102,8 @@ class Enricher:
         )
 
         prog = self.prog
-        page = pfn_to_page(prog, pfn)
         try:
+            page = pfn_to_page(prog, pfn)
             head = compound_head(page)
             order = compound_order(head).value_()
             folio_pfn = page_to_pfn(head).value_()
@@ -111,7 +111,7 @@ class Enricher:
             refcount = head._refcount.counter.value_()
             mapcount = _folio_mapcount(head, order)
         except FaultError as e:
-            info = FolioInfo(pfn, page.value_(), 0, 0, 0, (), False, False, False, 0, 0,
+            info = FolioInfo(pfn, 0, 0, 0, 0, (), False, False, False, 0, 0,
                              error=f"no memory map for pfn {pfn:#x}: {e}")
             self._folios[pfn] = info
             return info
@@ -165,9 +165,12 @@ class Enricher:
         si, path = self._swap_device(type)
         if si is None:
             return SwapInfo(type, None, False, None, None)
-        max_ = si.max.value_()
+        try:
+            max_: Optional[int] = si.max.value_()
+        except FaultError:
+            max_ = None
         count = None
-        if offset < max_:
+        if max_ is not None and offset < max_:
             try:
                 count = self._swap_count(si, offset)
             except FaultError:

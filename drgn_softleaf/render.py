@@ -284,7 +284,7 @@ def render_leaks(console: Console, report: Any) -> None:
         f"{len(report.folios)} folios under migration entries: "
         f"{verdicts['leaked']} leaked, {verdicts['stuck']} stuck, "
         f"{verdicts['in-flight']} in flight; {len(report.anomalies)} anomalies; "
-        f"{sum(not c.ok for c in report.counters)} counter mismatches; "
+        f"{sum(c.ok is False for c in report.counters)} counter mismatches; "
         f"{len(report.waiters)} tasks in the migration wait path"
     )
     if report.unreadable:
@@ -355,8 +355,8 @@ def render_leaks(console: Console, report: Any) -> None:
     table.add_column("", no_wrap=True)
     table.add_column("NOTE", overflow="fold")
     for c in report.counters:
-        table.add_row(Text(c.what), str(c.counter), str(c.found), "ok" if c.ok else "MISMATCH",
-                      Text(c.note))
+        table.add_row(Text(c.what), str(c.counter), str(c.found),
+                      "-" if c.ok is None else "ok" if c.ok else "MISMATCH", Text(c.note))
     console.print(table)
 
 
@@ -378,7 +378,7 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
             "stuck": verdicts["stuck"],
             "in_flight": verdicts["in-flight"],
             "anomalies": len(report.anomalies),
-            "counter_mismatches": sum(not c.ok for c in report.counters),
+            "counter_mismatches": sum(c.ok is False for c in report.counters),
             "waiters": len(report.waiters),
             "findings": report.findings,
             "incomplete": report.incomplete,

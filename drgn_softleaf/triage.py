@@ -154,7 +154,8 @@ class CounterCheck:
     what: str
     counter: int
     found: int
-    ok: bool
+    # None: not checked (the page tables could not all be read).
+    ok: Optional[bool]
     note: str = ""
 
 
@@ -177,7 +178,7 @@ class LeakReport:
         return (
             sum(f.verdict != "in-flight" for f in self.folios)
             + len(self.anomalies)
-            + sum(not c.ok for c in self.counters)
+            + sum(c.ok is False for c in self.counters)
         )
 
     @property
@@ -217,8 +218,9 @@ def _stack_functions(prog: Program, task: Object) -> List[Tuple[str, object]]:
     return out
 
 
-def _pfn_valid(prog: Program, pfn: int) -> bool:
-    """The kernel's pfn_valid() for SPARSEMEM (include/linux/mmzone.h)."""
+def _pfn_valid(prog: Program, pfn: int) -> Optional[bool]:
+    """The kernel's pfn_valid() for SPARSEMEM (include/linux/mmzone.h);
+    ``None`` if the sections cannot be read (a filtered or truncated dump)."""
     from drgn.helpers.linux.mmzone import early_section, pfn_to_section, valid_section
 
     try:
@@ -233,7 +235,9 @@ def _pfn_valid(prog: Program, pfn: int) -> bool:
         idx = (pfn & (pages_per_section - 1)) // 512
         word = ms.usage.subsection_map[idx // 64].value_()
         return bool(word & (1 << (idx % 64)))
-    except (FaultError, LookupError, ValueError, IndexError):
+    except FaultError:
+        return None
+    except (LookupError, ValueError, IndexError):
         return False
 
 
@@ -307,6 +311,28 @@ class _Collector:
         self.holder_vmas: Dict[int, List[Tuple[Holder, Optional[Vma]]]] = defaultdict(list)
         self.swap_slots: Dict[int, Set[int]] = defaultdict(set)
 
+    def unreadable(self, space: AddressSpace, entry: LeafEntry, why: str) -> None:
+        self.report.unreadable.append((space.pid, space.comm, entry.addr,
+                                       entry.addr + entry.size, why))
+
+    def valid_pfn(self, space: AddressSpace, entry: LeafEntry, what: str) -> bool:
+        """Whether the entry's pfn has a memory map: an anomaly if not, an
+        unreadable range if that cannot be told."""
+        assert entry.pfn is not None
+        valid = _pfn_valid(self.prog, entry.pfn)
+        if valid is None:
+            self.unreadable(space, entry, f"memory map of pfn {entry.pfn:#x} unreadable")
+            return False
+        if not valid:
+            self.anomaly("no-memmap", f"{what} entry for pfn {entry.pfn:#x}, which has no "
+                         "memory map", space, entry)
+            return False
+        folio = self.enricher.folio(entry.pfn)
+        if folio.error:
+            self.unreadable(space, entry, folio.error)
+            return False
+        return True
+
     def anomaly(self, what: str, detail: str, space: AddressSpace, entry: LeafEntry) -> None:
         self.report.anomalies.append(
             Anomaly(what, detail, space.pid, space.comm, entry.addr, entry.level, entry.raw)
@@ -324,9 +350,7 @@ class _Collector:
             return
         if kind.is_migration:
             assert entry.pfn is not None
-            if not _pfn_valid(self.prog, entry.pfn):
-                self.anomaly("no-memmap", f"migration entry for pfn {entry.pfn:#x}, "
-                             "which has no memory map", space, entry)
+            if not self.valid_pfn(space, entry, "migration"):
                 return
             folio = self.enricher.folio(entry.pfn)
             holder = Holder(space.pid, space.comm, space.mm.value_(), entry.addr, entry.level,
@@ -337,9 +361,7 @@ class _Collector:
             assert entry.pfn is not None
             # Device-private pfns may lie above RAM: only the kernel's own
             # validity test says whether there is a struct page.
-            if not _pfn_valid(self.prog, entry.pfn):
-                self.anomaly("no-memmap", f"device-private entry for pfn {entry.pfn:#x}, "
-                             "which has no memory map", space, entry)
+            if not self.valid_pfn(space, entry, "device-private"):
                 return
             private = _zone_device_private(self.prog, entry.pfn)
             if private is False:
@@ -348,9 +370,7 @@ class _Collector:
                              space, entry)
         elif kind == Kind.HWPOISON:
             assert entry.pfn is not None
-            if not _pfn_valid(self.prog, entry.pfn):
-                self.anomaly("no-memmap", f"hwpoison entry for pfn {entry.pfn:#x}, which "
-                             "has no memory map", space, entry)
+            if not self.valid_pfn(space, entry, "hwpoison"):
                 return
             folio = self.enricher.folio(entry.pfn)
             if not folio.hwpoison:
@@ -430,7 +450,8 @@ def scan_leaks(
                     collector.entry(space, entry, in_vma)
                     if entry.kind == Kind.SWAP and in_vma:
                         found_swap += 1
-        swap_counts.append((space, found_swap))
+        swap_counts.append((space, found_swap,
+                            any(u[0] == space.pid for u in report.unreadable)))
         if progress is not None:
             progress(i + 1, len(spaces))
 
@@ -440,12 +461,17 @@ def scan_leaks(
     except LookupError:
         mm_swapents = None
     if mm_swapents is not None:
-        for space, found in swap_counts:
+        for space, found, partial in swap_counts:
             try:
                 stat = space.mm.rss_stat[mm_swapents]
                 counter = percpu_counter_sum(stat) if _is_percpu_counter(stat) else \
                     stat.count.counter.value_()
             except (FaultError, LookupError, AttributeError):
+                continue
+            if partial:
+                check = CounterCheck(f"PID {space.pid} ({space.comm}) MM_SWAPENTS", counter,
+                                     found, None, "not checked: page tables partly unreadable")
+                report.counters.append(check)
                 continue
             ok = counter == found
             check = CounterCheck(f"PID {space.pid} ({space.comm}) MM_SWAPENTS", counter, found,
@@ -460,6 +486,7 @@ def scan_leaks(
         inuse = si.inuse_pages.counter.value_() if _has_member(si.inuse_pages, "counter") \
             else si.inuse_pages.value_()
         used = len(collector.swap_slots.get(type_, ()))
+        # Unreadable page tables can only hide slots, not add them.
         ok = used <= inuse
         report.counters.append(CounterCheck(
             f"swap {swap_file_path(si).decode(errors='replace')} in-use slots", inuse, used, ok,
