@@ -113,10 +113,9 @@ def run_summary(prog: Any) -> Dict[str, Any]:
 def run_jsonl(prog: Any) -> Dict[str, Any]:
     """What `drgn-softleaf entries -p PID --format jsonl` does, for every
     process, to /dev/null (counting the lines)."""
-    import argparse as ap
     import io
 
-    from drgn_softleaf.commands import run
+    from drgn_softleaf.commands import parse, run
 
     class Counting(io.TextIOBase):
         lines = 0
@@ -128,8 +127,7 @@ def run_jsonl(prog: Any) -> Dict[str, Any]:
     start = time.perf_counter()
     out = Counting()
     for space in _spaces(prog):
-        run(prog, ap.Namespace(subcommand="entries", pid=space.pid, range=None, vma=None,
-                               kind=None, all=False, format="jsonl", drgn=False), out)
+        run(prog, parse(["entries", "-p", str(space.pid), "--format", "jsonl"]), out)
     return {"seconds": time.perf_counter() - start, "entries": Counting.lines}
 
 

@@ -482,24 +482,27 @@ def count_pte_group(target: Target, group: "list[PteSlots]", counts: Counter) ->
     """
     Add the kinds of the slots of *group* to *counts*: the counting-only form
     of :func:`classify_pte_batch` (no addresses), for whole-system summaries.
+    Present and none slots are counted without selecting them; only the
+    few others are picked out and classified.
     """
     import numpy as np
 
     vec = target.layout.vector()
-    arrays = [np.frombuffer(s.values, dtype=np.uint64)[s.first:s.stop] for s in group]
-    values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
-    nonnone = values[vec.pte_nonnone(values)]
-    present = vec.pte_present(nonnone)
+    values = np.frombuffer(b"".join([s.values[s.first:s.stop] for s in group]),
+                           dtype=np.uint64)
+    nonnone = vec.pte_nonnone(values)
+    present = vec.pte_present(values)
+    nnonnone = int(np.count_nonzero(nonnone))
     npresent = int(np.count_nonzero(present))
-    counts[Kind.NONE] += len(values) - len(nonnone)
+    counts[Kind.NONE] += len(values) - nnonnone
     if npresent:
         counts[Kind.PRESENT] += npresent
-    if npresent == len(nonnone):
+    if npresent == nnonnone:
         return
     if group[0].vma.kernel:
-        counts[Kind.KERNEL_NOT_PRESENT] += len(nonnone) - npresent
+        counts[Kind.KERNEL_NOT_PRESENT] += nnonnone - npresent
         return
-    sraws = nonnone[~present]
+    sraws = values[nonnone & ~present]
     scodes = _special_codes(target, vec, sraws)
     markers = scodes == _MARKER_CODE
     if markers.any():
