@@ -380,8 +380,7 @@ def _type_codes(target: Target) -> "object":
 
 
 def _special_codes(target: Target, vec: Any, sraws: Any) -> Any:
-    """Kind codes of non-present, non-none PTE values (before the marker
-    check)."""
+    """Kind codes of non-present, non-none PTE values."""
     import numpy as np
 
     types = vec.swp_type(sraws)
@@ -391,6 +390,13 @@ def _special_codes(target: Target, vec: Any, sraws: Any) -> Any:
     zero = (types == 0) & (vec.swp_offset(sraws) == 0)
     if zero.any():
         codes[zero] = _INVALID_CODE
+    # A marker with no marker bit set is not a valid entry.
+    markers = codes == _MARKER_CODE
+    if markers.any():
+        bits = vec.swp_offset(sraws[markers]) & np.uint64(target.table.marker_mask)
+        mcodes = codes[markers]
+        mcodes[bits == 0] = _INVALID_CODE
+        codes[markers] = mcodes
     return codes
 
 
@@ -422,16 +428,7 @@ def classify_pte_batch(target: Target, group: "list[PteSlots]") -> PteBatch:
     if group[0].vma.kernel:
         codes[swp] = KIND_ORDER.index(Kind.KERNEL_NOT_PRESENT)
     elif swp.any():
-        sraws = raws[swp]
-        scodes = _special_codes(target, vec, sraws)
-        # A marker with no marker bit set is not a valid entry.
-        markers = scodes == _MARKER_CODE
-        if markers.any():
-            bits = vec.swp_offset(sraws[markers]) & np.uint64(target.table.marker_mask)
-            mcodes = scodes[markers]
-            mcodes[bits == 0] = _INVALID_CODE
-            scodes[markers] = mcodes
-        codes[swp] = scodes
+        codes[swp] = _special_codes(target, vec, raws[swp])
     return PteBatch(group[0].vma, int(sum(lengths)), addrs, raws, codes)
 
 
@@ -502,14 +499,7 @@ def count_pte_group(target: Target, group: "list[PteSlots]", counts: Counter) ->
     if group[0].vma.kernel:
         counts[Kind.KERNEL_NOT_PRESENT] += nnonnone - npresent
         return
-    sraws = values[nonnone & ~present]
-    scodes = _special_codes(target, vec, sraws)
-    markers = scodes == _MARKER_CODE
-    if markers.any():
-        bits = vec.swp_offset(sraws[markers]) & np.uint64(target.table.marker_mask)
-        mcodes = scodes[markers]
-        mcodes[bits == 0] = _INVALID_CODE
-        scodes[markers] = mcodes
+    scodes = _special_codes(target, vec, values[nonnone & ~present])
     for code, n in enumerate(np.bincount(scodes, minlength=len(KIND_ORDER)).tolist()):
         if n:
             counts[KIND_ORDER[code]] += n

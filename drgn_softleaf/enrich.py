@@ -14,6 +14,8 @@ from typing import Dict, Optional, Tuple
 
 from drgn import FaultError, Object, Program
 
+from drgn_softleaf.target import has_member
+
 __all__ = ("Enricher", "FolioInfo", "SwapInfo")
 
 
@@ -212,15 +214,8 @@ class Enricher:
 def _folio_mapcount(head: Object, order: int) -> int:
     try:
         if order:
-            return head[1]._large_mapcount.counter.value_() + 1 if _has(head[1], "_large_mapcount") else 0
+            return head[1]._large_mapcount.counter.value_() + 1 if has_member(head[1], "_large_mapcount") else 0
         return head._mapcount.counter.value_() + 1
     except (AttributeError, FaultError):
         return 0
 
-
-def _has(obj: Object, member: str) -> bool:
-    try:
-        obj.member_(member)
-    except LookupError:
-        return False
-    return True

@@ -14,12 +14,21 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from drgn import Program
+from drgn import Object, Program
 
 from drgn_softleaf.arch import arch_layout
 from drgn_softleaf.leafops import Leafops, SwapTypeTable
 
-__all__ = ("Target", "TargetError", "get_target", "probe_swap_type_table")
+__all__ = (
+    "Target",
+    "TargetError",
+    "get_target",
+    "has_constant",
+    "has_member",
+    "has_symbol",
+    "has_type",
+    "probe_swap_type_table",
+)
 
 _CACHE_KEY = "drgn_softleaf.target"
 
@@ -70,7 +79,8 @@ def _vmcoreinfo(prog: Program) -> Dict[str, str]:
     return out
 
 
-def _has_symbol(prog: Program, name: str) -> bool:
+def has_symbol(prog: Program, name: str) -> bool:
+    """Whether the kernel has symbol *name*."""
     try:
         prog.symbol(name)
     except LookupError:
@@ -78,10 +88,29 @@ def _has_symbol(prog: Program, name: str) -> bool:
     return True
 
 
-def _has_constant(prog: Program, name: str) -> bool:
+def has_constant(prog: Program, name: str) -> bool:
+    """Whether the debug info has enum constant *name*."""
     try:
         prog.constant(name)
     except LookupError:
+        return False
+    return True
+
+
+def has_type(prog: Program, name: str) -> bool:
+    """Whether the debug info has type *name*."""
+    try:
+        prog.type(name)
+    except LookupError:
+        return False
+    return True
+
+
+def has_member(obj: Object, name: str) -> bool:
+    """Whether *obj*'s type has member *name*."""
+    try:
+        obj.member_(name)
+    except (LookupError, AttributeError, TypeError):
         return False
     return True
 
@@ -122,7 +151,7 @@ def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]
         notes.append("no IKCONFIG: configuration probed from symbols")
 
         def configured(option: str, *symbols: str) -> bool:
-            return any(_has_symbol(prog, s) for s in symbols)
+            return any(has_symbol(prog, s) for s in symbols)
 
     hwpoison_num = int(configured("MEMORY_FAILURE", "memory_failure"))
     migration_num = 0
@@ -130,15 +159,15 @@ def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]
         # Since Linux kernel commit 6c287605fd56 ("mm: remember exclusively
         # mapped anonymous pages with PG_anon_exclusive") (in v5.19),
         # there is SWP_MIGRATION_READ_EXCLUSIVE.
-        migration_num = 3 if _has_constant(prog, "PG_anon_exclusive") else 2
+        migration_num = 3 if has_constant(prog, "PG_anon_exclusive") else 2
     device_num = 0
     if configured("DEVICE_PRIVATE", "make_device_exclusive", "make_device_exclusive_range"):
-        if _has_symbol(prog, "make_device_exclusive"):
+        if has_symbol(prog, "make_device_exclusive"):
             # Since Linux 6.15, make_device_exclusive() replaced
             # make_device_exclusive_range() and one SWP_DEVICE_EXCLUSIVE
             # type replaced the _WRITE and _READ pair.
             device_num = 3
-        elif _has_symbol(prog, "make_device_exclusive_range"):
+        elif has_symbol(prog, "make_device_exclusive_range"):
             # v5.14 to v6.14: SWP_DEVICE_EXCLUSIVE_WRITE and _READ.
             device_num = 4
         else:
@@ -147,7 +176,7 @@ def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]
     # guard walkers are only called through function pointers, so their
     # symbols exist wherever the feature does.
     has_guard = any(
-        _has_symbol(prog, s) for s in ("guard_install_pte_entry", "madvise_guard_install")
+        has_symbol(prog, s) for s in ("guard_install_pte_entry", "madvise_guard_install")
     )
     special = 32 - max_swapfiles
     marker_num = special - hwpoison_num - migration_num - device_num

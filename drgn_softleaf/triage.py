@@ -28,7 +28,7 @@ from drgn import FaultError, Object, ObjectAbsentError, Program
 from drgn_softleaf.classify import Kind, LeafEntry, classify_item
 from drgn_softleaf.enrich import Enricher, FolioInfo
 from drgn_softleaf.scan import AddressSpace, for_each_address_space
-from drgn_softleaf.target import get_target
+from drgn_softleaf.target import get_target, has_constant, has_member, has_symbol, has_type
 from drgn_softleaf.walk import Unreadable, Vma, mm_pgd_phys, mm_vmas, walk_range
 
 __all__ = (
@@ -197,13 +197,6 @@ def _task(task: Object) -> Task:
                 task.value_())
 
 
-def _has_symbol(prog: Program, name: str) -> bool:
-    try:
-        prog.symbol(name)
-    except LookupError:
-        return False
-    return True
-
 
 def _stack_functions(prog: Program, task: Object) -> List[Tuple[str, object]]:
     try:
@@ -231,7 +224,7 @@ def _pfn_valid(prog: Program, pfn: int) -> Optional[bool]:
             return True
         # pfn_section_valid(): the subsection map (2 MiB subsections).
         pages_per_section = 1 << (prog.constant("SECTION_SIZE_BITS").value_() - 12) \
-            if _has_constant(prog, "SECTION_SIZE_BITS") else 1 << 15
+            if has_constant(prog, "SECTION_SIZE_BITS") else 1 << 15
         idx = (pfn & (pages_per_section - 1)) // 512
         word = ms.usage.subsection_map[idx // 64].value_()
         return bool(word & (1 << (idx % 64)))
@@ -240,13 +233,6 @@ def _pfn_valid(prog: Program, pfn: int) -> Optional[bool]:
     except (LookupError, ValueError, IndexError):
         return False
 
-
-def _has_constant(prog: Program, name: str) -> bool:
-    try:
-        prog.constant(name)
-    except LookupError:
-        return False
-    return True
 
 
 def _page_is_buddy(page: Object) -> bool:
@@ -285,19 +271,12 @@ def _zone_device_private(prog: Program, pfn: int) -> Optional[bool]:
             return False
         page = pfn_to_page(prog, pfn)
         # Since Linux 6.x, pgmap lives in struct folio; before, in the page.
-        holder = Object(prog, "struct folio *", page.value_()) if _has_type(prog, "struct folio") \
+        holder = Object(prog, "struct folio *", page.value_()) if has_type(prog, "struct folio") \
             else page
         return holder.pgmap.type.value_() == device_private
     except (FaultError, LookupError, AttributeError):
         return None
 
-
-def _has_type(prog: Program, name: str) -> bool:
-    try:
-        prog.type(name)
-    except LookupError:
-        return False
-    return True
 
 
 class _Collector:
@@ -483,7 +462,7 @@ def scan_leaks(
 
     for si in for_each_swap_info(prog):
         type_ = si.type.value_()
-        inuse = si.inuse_pages.counter.value_() if _has_member(si.inuse_pages, "counter") \
+        inuse = si.inuse_pages.counter.value_() if has_member(si.inuse_pages, "counter") \
             else si.inuse_pages.value_()
         used = len(collector.swap_slots.get(type_, ()))
         # Unreadable page tables can only hide slots, not add them.
@@ -495,7 +474,7 @@ def scan_leaks(
             "slots too"))
 
     # Tasks: migrators and waiters, by stack.
-    wait_functions = tuple(f for f in WAIT_FUNCTIONS if _has_symbol(prog, f))
+    wait_functions = tuple(f for f in WAIT_FUNCTIONS if has_symbol(prog, f))
     report.wait_functions = wait_functions
     migrators: List[Tuple[Task, Set[int]]] = []
     waiters: List[Waiter] = []
@@ -568,21 +547,14 @@ def _page_pfn(prog: Program, page: int) -> int:
 
 
 def _is_percpu_counter(obj: Object) -> bool:
-    return _has_member(obj, "counters")
+    return has_member(obj, "counters")
 
-
-def _has_member(obj: Object, name: str) -> bool:
-    try:
-        obj.member_(name)
-    except (LookupError, AttributeError, TypeError):
-        return False
-    return True
 
 
 def _folio_mapping(head: Object) -> Tuple[Optional[bool], int, Optional[int]]:
     try:
         mapping = head.mapping.value_()
-        index = head.index.value_() if _has_member(head, "index") else \
+        index = head.index.value_() if has_member(head, "index") else \
             head.__folio_index.value_()
     except (FaultError, LookupError, AttributeError):
         return None, 0, None
