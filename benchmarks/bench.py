@@ -25,7 +25,6 @@ slots per second, ratio to the floor, peak RSS.
 
 import argparse
 import json
-import os
 import random
 import resource
 import subprocess

@@ -15,7 +15,7 @@ import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 __all__ = ("DEMO_FIXTURE", "Fixture", "FixtureError", "fixtures_dir", "list_fixtures", "unpack")
 

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from drgn_softleaf.classify import KIND_ORDER, Kind, LeafEntry
+from drgn_softleaf.classify import KIND_ORDER, Kind
 from drgn_softleaf.scan import AddressSpace, Enriched
 from drgn_softleaf.walk import Vma
 

@@ -28,7 +28,7 @@ from drgn_softleaf.classify import (
     count_item,
 )
 from drgn_softleaf.enrich import Enricher, FolioInfo, SwapInfo
-from drgn_softleaf.target import Target, get_target
+from drgn_softleaf.target import get_target
 from drgn_softleaf.walk import Vma, WalkItem, mm_pgd_phys, mm_vmas, walk_range
 
 __all__ = (

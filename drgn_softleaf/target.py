@@ -10,7 +10,6 @@ kernel has it, otherwise symbols, types and enum constants; never version
 numbers) and cached in ``prog.cache``.
 """
 
-import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 

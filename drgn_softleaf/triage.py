@@ -18,10 +18,9 @@ re-faults forever.
 ['leaked']
 """
 
-import bisect
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from drgn import FaultError, Object, ObjectAbsentError, Program
 
@@ -539,11 +538,6 @@ def scan_leaks(
                                       f.folio.folio))
     return report
 
-
-def _page_pfn(prog: Program, page: int) -> int:
-    from drgn.helpers.linux.mm import page_to_pfn
-
-    return page_to_pfn(Object(prog, "struct page *", page)).value_()
 
 
 def _is_percpu_counter(obj: Object) -> bool:
