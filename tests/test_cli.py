@@ -179,3 +179,25 @@ def test_kernel_tables(capsys):
     # ones: never swap, migration or any other softleaf kind.
     assert {r["kind"] for r in rows} <= {"present", "kernel_not_present"}
     assert all(r["addr"] >= 0xFF00000000000000 for r in rows)
+
+
+def test_piped_tables_are_plain_and_uncut(capsys):
+    _, manifest = load("linux-7.3-l5-quiescent")
+    status, out, err = run_cli(core_args("linux-7.3-l5-quiescent")
+                               + ["entries", "-p", str(manifest["pid"]), "--kind", "swap"], capsys)
+    assert status == 0, err
+    assert "\x1b[" not in out  # no colour or styles when not a terminal
+    assert "…" not in out  # nothing cut with an ellipsis
+    first = next(p for p in manifest["pages"] if p["kind"] == "swap")
+    assert f"{first['addr']:#x}" in out and "/dev/zram0" in out
+
+
+def test_drgn_option_for_whole_system_commands(capsys):
+    prog, _ = load("linux-7.3-l5-leak")
+    from drgn_softleaf.commands import parse, run
+
+    for argv in (["summary", "--drgn"], ["leaks", "--drgn"]):
+        out = io.StringIO()
+        run(prog, parse(argv), out)
+        exec(compile(out.getvalue(), "<--drgn>", "exec"), {"prog": prog})
+    assert "leaked" in capsys.readouterr().out
