@@ -477,6 +477,7 @@ def scan_leaks(
     report.wait_functions = wait_functions
     migrators: List[Tuple[Task, Set[int]]] = []
     waiters: List[Waiter] = []
+    sleepers: Optional[Dict[int, int]] = None
     for task in for_each_task(prog):
         frames = _stack_functions(prog, task)
         if not frames:
@@ -497,6 +498,11 @@ def scan_leaks(
         hit = next((n for n in names if n in wait_functions), None)
         if hit is not None:
             folio, how = _waiter_folio(prog, dict(frames)[hit], collector)
+            if folio is None:
+                sleepers = _folio_sleepers(prog) if sleepers is None else sleepers
+                folio = sleepers.get(task.value_())
+                if folio is not None:
+                    how = "folio wait queue"
             waiters.append(Waiter(_task(task), hit, folio, how))
     report.waiters = waiters
 
@@ -596,6 +602,25 @@ def _anon_root(prog: Program, anon_vma: int) -> int:
         return Object(prog, "struct anon_vma *", anon_vma).root.value_()
     except (FaultError, LookupError):
         return 0
+
+
+def _folio_sleepers(prog: Program) -> Dict[int, int]:
+    """Task address -> folio address for every task sleeping on a folio
+    (mm/filemap.c's folio_wait_table: each entry is the ``wait`` member of a
+    ``struct wait_page_queue`` naming its folio)."""
+    from drgn import container_of
+    from drgn.helpers.linux.wait import waitqueue_for_each_entry
+
+    out: Dict[int, int] = {}
+    try:
+        table = prog["folio_wait_table"]
+        for i in range(len(table)):
+            for entry in waitqueue_for_each_entry(table[i].address_of_()):
+                wpq = container_of(entry, "struct wait_page_queue", "wait")
+                out[entry.private.value_()] = wpq.folio.value_()
+    except (KeyError, LookupError, FaultError, TypeError):
+        pass
+    return out
 
 
 def _waiter_folio(prog: Program, frame: object, collector: _Collector) -> Tuple[Optional[int], str]:
