@@ -13,25 +13,6 @@ device-private, device-exclusive, hwpoison and markers, with their payload.
 ...         print(hex(entry.addr), entry.kind.value, hex(entry.pfn))
 """
 
-from drgn_softleaf.classify import Kind, LeafEntry
-from drgn_softleaf.enrich import Enricher, FolioInfo, SwapInfo
-from drgn_softleaf.leafops import Leafops, SoftleafType, SwapTypeTable
-from drgn_softleaf.scan import (
-    AddressLookup,
-    AddressSpace,
-    Enriched,
-    ScanError,
-    address_space,
-    classify,
-    enrich_entry,
-    for_each_address_space,
-    for_each_leaf_entry,
-    lookup_address,
-    space_counts,
-    vma_counts,
-)
-from drgn_softleaf.target import Target, TargetError, get_target
-
 __all__ = (
     "AddressLookup",
     "AddressSpace",
@@ -59,3 +40,34 @@ __all__ = (
 )
 
 __version__ = "0.1.0"
+
+# drgn imports every installed plugin (drgn_softleaf.plugin, and with it this
+# package) when it starts: the API is imported on first use, not here.
+_WHERE = {
+    "Kind": "classify",
+    "LeafEntry": "classify",
+    "Enricher": "enrich",
+    "FolioInfo": "enrich",
+    "SwapInfo": "enrich",
+    "Leafops": "leafops",
+    "SoftleafType": "leafops",
+    "SwapTypeTable": "leafops",
+    "Target": "target",
+    "TargetError": "target",
+    "get_target": "target",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(f"drgn_softleaf.{_WHERE.get(name, 'scan')}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(list(globals()) + list(__all__))
