@@ -29,7 +29,7 @@ __all__ = (
     "Target",
     "TargetError",
     "address_space",
-    "classify",
+    "classify_raw",
     "enrich_entry",
     "for_each_address_space",
     "for_each_leaf_entry",

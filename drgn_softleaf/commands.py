@@ -334,21 +334,21 @@ print(lookup.leaf)
 def _cmd_decode(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
     from drgn_softleaf.enrich import Enricher
     from drgn_softleaf.render import make_console, render_decode
-    from drgn_softleaf.scan import classify, enrich_entry
+    from drgn_softleaf.scan import classify_raw, enrich_entry
 
     levels = [args.level] if args.level else ["pte", "pmd", "pud"]
     if args.drgn:
         _print_code(out, f"""
-from drgn_softleaf import classify
+from drgn_softleaf import classify_raw
 
-entry = classify(prog, {args.value:#x}, level={levels[0]!r}, hugetlb={args.hugetlb})
+entry = classify_raw(prog, {args.value:#x}, level={levels[0]!r}, hugetlb={args.hugetlb})
 print(entry)
 """)
         return EXIT_OK
     enricher = Enricher(prog)
     rows = []
     for level in levels:
-        entry = classify(prog, args.value, level, hugetlb=args.hugetlb)
+        entry = classify_raw(prog, args.value, level, hugetlb=args.hugetlb)
         label = level + (" (hugetlb)" if args.hugetlb and level != "pte" else "")
         rows.append((label, enrich_entry(enricher, entry, present=True)))
     render_decode(make_console(out), args.value, rows)

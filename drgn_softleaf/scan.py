@@ -37,7 +37,7 @@ __all__ = (
     "Enriched",
     "ScanError",
     "address_space",
-    "classify",
+    "classify_raw",
     "enrich_entry",
     "for_each_address_space",
     "for_each_leaf_entry",
@@ -202,11 +202,11 @@ def for_each_leaf_entry(
         yield from classify_item(target, item, include_none=include_none)
 
 
-def classify(prog: Program, value: int, level: str = "pte", *, hugetlb: bool = False) -> LeafEntry:
+def classify_raw(prog: Program, value: int, level: str = "pte", *, hugetlb: bool = False) -> LeafEntry:
     """
     Classify a raw page-table entry *value* for *prog*'s kernel.
 
-    >>> classify(prog, 0x7ffffffffffffe00).kind
+    >>> classify_raw(prog, 0x7ffffffffffffe00).kind
     <Kind.SWAP: 'swap'>
     """
     return classify_value(get_target(prog), value, level, hugetlb=hugetlb)
