@@ -61,6 +61,8 @@ class SwapInfo:
     active: bool
     max: Optional[int]
     count: Optional[int]
+    # Why the swap device could not be read (then nothing else is known).
+    error: Optional[str] = None
 
 
 class Enricher:
@@ -69,7 +71,7 @@ class Enricher:
     def __init__(self, prog: Program) -> None:
         self.prog = prog
         self._folios: Dict[int, FolioInfo] = {}
-        self._swap_devices: Dict[int, Tuple[Optional[Object], Optional[str]]] = {}
+        self._swap_devices: Dict[int, Tuple[Optional[Object], Optional[str], Optional[str]]] = {}
         self._flag_names: Optional[Tuple[Tuple[int, str], ...]] = None
 
     def _page_flag_names(self) -> Tuple[Tuple[int, str], ...]:
@@ -141,7 +143,7 @@ class Enricher:
         self._folios[pfn] = info
         return info
 
-    def _swap_device(self, type: int) -> Tuple[Optional[Object], Optional[str]]:
+    def _swap_device(self, type: int) -> Tuple[Optional[Object], Optional[str], Optional[str]]:
         try:
             return self._swap_devices[type]
         except KeyError:
@@ -150,6 +152,7 @@ class Enricher:
 
         si: Optional[Object] = None
         path: Optional[str] = None
+        error: Optional[str] = None
         try:
             if type < self.prog["nr_swapfiles"].value_():
                 si = self.prog["swap_info"][type].read_()
@@ -157,16 +160,16 @@ class Enricher:
                     si = None
                 else:
                     path = swap_file_path(si).decode(errors="replace")
-        except FaultError:
-            si = None
-        self._swap_devices[type] = (si, path)
-        return si, path
+        except FaultError as e:
+            si, path, error = None, None, f"swap device {type} unreadable: {e}"
+        self._swap_devices[type] = (si, path, error)
+        return si, path, error
 
     def swap(self, type: int, offset: int) -> SwapInfo:
         """Return the swap device and slot count for a swap entry."""
-        si, path = self._swap_device(type)
+        si, path, error = self._swap_device(type)
         if si is None:
-            return SwapInfo(type, None, False, None, None)
+            return SwapInfo(type, None, False, None, None, error)
         try:
             max_: Optional[int] = si.max.value_()
         except FaultError:

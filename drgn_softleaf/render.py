@@ -128,7 +128,7 @@ def _details(e: Enriched) -> str:
     if entry.kind == Kind.SWAP:
         parts.append(f"type {entry.swap_type} offset {entry.swap_offset:#x}")
         if e.swap is not None:
-            parts.append(e.swap.path or "(no such swap device)")
+            parts.append(e.swap.path or e.swap.error or "(no such swap device)")
             if e.swap.count is not None:
                 parts.append(f"count {e.swap.count}")
     elif entry.pfn is not None:
@@ -243,6 +243,8 @@ def entry_json(space: AddressSpace, e: Enriched) -> Dict[str, Any]:
         out["swap_offset"] = entry.swap_offset
         out["swap_file"] = e.swap.path if e.swap else None
         out["swap_count"] = e.swap.count if e.swap else None
+        if e.swap and e.swap.error:
+            out["swap_error"] = e.swap.error
     elif kind.has_pfn:
         out["pfn"] = entry.pfn
         f = e.folio

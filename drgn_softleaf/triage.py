@@ -357,7 +357,9 @@ class _Collector:
         elif kind == Kind.SWAP:
             assert entry.swap_type is not None and entry.swap_offset is not None
             info = self.enricher.swap(entry.swap_type, entry.swap_offset)
-            if not info.active:
+            if info.error:
+                self.unreadable(space, entry, info.error)
+            elif not info.active:
                 self.anomaly("swap-no-device", f"swap entry for type {entry.swap_type}, "
                              "which is not an active swap device", space, entry)
             elif info.max is not None and entry.swap_offset >= info.max:
@@ -459,15 +461,28 @@ def scan_leaks(
     # Each swap device's in-use slots against the slots page tables use.
     from drgn.helpers.linux.swap import for_each_swap_info, swap_file_path
 
-    for si in for_each_swap_info(prog):
-        type_ = si.type.value_()
-        inuse = si.inuse_pages.counter.value_() if has_member(si.inuse_pages, "counter") \
-            else si.inuse_pages.value_()
+    try:
+        devices = list(for_each_swap_info(prog))
+    except FaultError as e:
+        devices = []
+        report.unreadable.append((0, "swap_info", 0, 0, f"swap devices: {e}"))
+    for si in devices:
+        try:
+            type_ = si.type.value_()
+            inuse = si.inuse_pages.counter.value_() if has_member(si.inuse_pages, "counter") \
+                else si.inuse_pages.value_()
+        except FaultError as e:
+            report.unreadable.append((0, "swap_info", 0, 0, f"swap device: {e}"))
+            continue
+        try:
+            name = swap_file_path(si).decode(errors="replace")
+        except FaultError:
+            name = f"type {type_} (path unreadable)"
         used = len(collector.swap_slots.get(type_, ()))
         # Unreadable page tables can only hide slots, not add them.
         ok = used <= inuse
         report.counters.append(CounterCheck(
-            f"swap {swap_file_path(si).decode(errors='replace')} in-use slots", inuse, used, ok,
+            f"swap {name} in-use slots", inuse, used, ok,
             "page tables use more distinct slots than the device has in use" if not ok else
             "slots in use may exceed those in page tables: shmem and the swap cache hold "
             "slots too"))
