@@ -492,33 +492,39 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
         vec = target.layout.vector()
         np = _numpy()
         present = batch.codes == present_code()
-        n = len(batch.raws)
-        lines = np.empty(n, dtype=object)
+        protnone = vec.pte_protnone(batch.raws) & present
+        # %-templates, applied by map() over whole columns: the per-line
+        # work is one C-level format.
+        stem = (head.replace("%", "%%") + ',"addr":%d,"size":4096,"level":"pte","raw":%d,'
+                '"raw_hex":"%#018x","kind":"present",' + tail.replace("%", "%%")
+                + ',"pfn":%d,')
+        plain = stem + '"protnone":false}\n'
+        if want_present and present.all() and not protnone.any():
+            # The common case, a batch of ordinary present PTEs: one pass.
+            rl = batch.raws.tolist()
+            write("".join(map(plain.__mod__, zip(
+                batch.addrs.tolist(), rl, rl,
+                vec.pte_pfn(batch.raws, target.physical_mask).tolist()))))
+            continue
+        lines = np.empty(len(batch.raws), dtype=object)
         if want_present and present.any():
-            protnone = vec.pte_protnone(batch.raws) & present
-            # %-templates, applied by map() over whole columns: the per-line
-            # work is one C-level format.
-            stem = (head.replace("%", "%%") + ',"addr":%d,"size":4096,"level":"pte","raw":%d,'
-                    '"raw_hex":"%#018x","kind":"present",' + tail.replace("%", "%%")
-                    + ',"pfn":%d,')
-            for mask, end in ((present & ~protnone, '"protnone":false}\n'),
-                              (protnone, '"protnone":true,"protnone_reason":'
-                                         + reason.replace("%", "%%") + "}\n")):
+            for mask, template in ((present & ~protnone, plain),
+                                   (protnone, stem + '"protnone":true,"protnone_reason":'
+                                    + reason.replace("%", "%%") + "}\n")):
                 if not mask.any():
                     continue
                 raws = batch.raws[mask]
-                pfns = vec.pte_pfn(raws, target.physical_mask)
                 rl = raws.tolist()
-                lines[mask] = list(map((stem + end).__mod__,
-                                       zip(batch.addrs[mask].tolist(), rl, rl, pfns.tolist())))
+                lines[mask] = list(map(template.__mod__, zip(
+                    batch.addrs[mask].tolist(), rl, rl,
+                    vec.pte_pfn(raws, target.physical_mask).tolist())))
         for i in np.flatnonzero(~present).tolist():
             entry = classify_value(target, int(batch.raws[i]), "pte", vma=vma,
                                    addr=int(batch.addrs[i]))
             if kinds is None or entry.kind in kinds:
                 lines[i] = json.dumps(entry_json(space, enrich(entry)),
                                       separators=(",", ":")) + "\n"
-        lines = lines[lines != None]  # noqa: E711 (object array: elementwise)
-        write("".join(lines.tolist()))
+        write("".join([line for line in lines.tolist() if line is not None]))
 
 
 def _numpy() -> Any:
