@@ -26,6 +26,7 @@ __all__ = (
     "classify_pte_slots",
     "classify_value",
     "count_item",
+    "protnone_reason",
 )
 
 
@@ -118,7 +119,8 @@ class LeafEntry:
     note: Optional[str] = None
 
 
-def _protnone_reason(vma: Optional[Vma]) -> Optional[str]:
+def protnone_reason(vma: Optional[Vma]) -> Optional[str]:
+    """Why a PROT_NONE entry of *vma* is PROT_NONE (see :class:`LeafEntry`)."""
     if vma is None:
         return None
     if not vma.accessible:
@@ -188,7 +190,7 @@ def _present(target: Target, vma: Optional[Vma], addr: int, size: int, level: st
         vma, addr, size, level, raw, Kind.PRESENT,
         pfn=layout.leaf_pfn(raw, _LEVEL_SHIFT[level], target.physical_mask),
         protnone=protnone,
-        protnone_reason=_protnone_reason(vma) if protnone else None,
+        protnone_reason=protnone_reason(vma) if protnone else None,
     )
 
 
@@ -311,15 +313,7 @@ def count_item(target: Target, item: "WalkItem | list[PteSlots]", counts: Counte
     if isinstance(item, list):
         count_pte_group(target, item, counts)
     elif isinstance(item, PteSlots):
-        values = item.values
-        none_ignore = ~target.layout.none_ignore_mask
-        nonnone = 0
-        for i in range(item.first, item.stop):
-            v = values[i]
-            if v & none_ignore:
-                nonnone += 1
-                counts[classify_value(target, v, "pte", vma=item.vma).kind] += 1
-        counts[Kind.NONE] += item.stop - item.first - nonnone
+        count_pte_group(target, [item], counts)
     elif isinstance(item, HugeLeaf):
         counts[classify_huge(target, item).kind] += 1
     elif isinstance(item, Unreadable):
@@ -465,7 +459,7 @@ def batch_entries(target: Target, batch: PteBatch) -> Iterator[LeafEntry]:
     present = batch.codes == _PRESENT_CODE
     pfns = vec.pte_pfn(batch.raws, target.physical_mask).tolist()
     protnone = vec.pte_protnone(batch.raws).tolist()
-    reason = _protnone_reason(vma)
+    reason = protnone_reason(vma)
     for addr, raw, is_present, pfn, pn in zip(batch.addrs.tolist(), batch.raws.tolist(),
                                               present.tolist(), pfns, protnone):
         if is_present:

@@ -472,6 +472,7 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
         classify_pte_batch,
         classify_value,
         present_code,
+        protnone_reason,
     )
 
     head = json.dumps({"schema": JSON_SCHEMA_VERSION, "pid": space.pid, "comm": space.comm},
@@ -488,7 +489,7 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
         vma = batch.vma
         tail = json.dumps({"vma_start": vma.start, "vma_end": vma.end, "vma_flags": vma.flags,
                            "vma_file": vma.file}, separators=(",", ":"))[1:-1]
-        reason = json.dumps(_protnone_reason_of(vma))
+        reason = json.dumps(protnone_reason(vma) or "")
         vec = target.layout.vector()
         np = _numpy()
         present = batch.codes == present_code()
@@ -532,8 +533,3 @@ def _numpy() -> Any:
 
     return numpy
 
-
-def _protnone_reason_of(vma: Vma) -> str:
-    from drgn_softleaf.classify import _protnone_reason
-
-    return _protnone_reason(vma) or ""

@@ -246,18 +246,15 @@ def get_target(prog: Program) -> Target:
         physical_mask=layout.physical_mask(sme_mask),
         table=table,
         leafops=Leafops(layout, table, max_physmem_bits - page_shift, migration_ad),
-        release=prog["UTS_RELEASE"].string_().decode()
-        if _has_object(prog, "UTS_RELEASE")
-        else "",
+        release=_release(prog),
         probe_notes=tuple(notes),
     )
     prog.cache[_CACHE_KEY] = target
     return target
 
 
-def _has_object(prog: Program, name: str) -> bool:
+def _release(prog: Program) -> str:
     try:
-        prog[name]
+        return prog["UTS_RELEASE"].string_().decode()
     except KeyError:
-        return False
-    return True
+        return ""
