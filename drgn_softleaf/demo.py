@@ -11,6 +11,7 @@ console script has a demo and the tests have their corpus.
 """
 
 import json
+import lzma
 import os
 import tarfile
 from dataclasses import dataclass
@@ -97,20 +98,77 @@ def unpack(name: str = DEMO_FIXTURE, directory: Optional[Path] = None) -> Fixtur
     return Fixture(name, vmcore, vmlinux, manifest)
 
 
+def _archive_key(archive: Path) -> str:
+    """
+    A key for the content of *archive* that does not depend on its mtime (a
+    fresh clone has new mtimes but the same archives): its size and a hash
+    of its first and last 64 KiB (an xz stream ends with its index and
+    check, so two different archives of one size differ there).
+    """
+    import hashlib
+
+    size = archive.stat().st_size
+    h = hashlib.sha256()
+    with archive.open("rb") as f:
+        h.update(f.read(65536))
+        f.seek(max(0, size - 65536))
+        h.update(f.read(65536))
+    return f"{size}-{h.hexdigest()[:16]}"
+
+
+def _check_members(tar: tarfile.TarFile, dest: Path) -> None:
+    """Refuse members that would land outside *dest* or are not plain files
+    and directories (what ``filter="data"`` refuses, for Pythons before the
+    tarfile filters: Debian 12's 3.11.2, RHEL 9's 3.9)."""
+    root = os.path.realpath(dest)
+    for member in tar.getmembers():
+        path = os.path.realpath(os.path.join(root, member.name))
+        if os.path.commonpath([root, path]) != root or not (member.isfile() or member.isdir()):
+            raise FixtureError(f"refusing archive member {member.name!r}")
+
+
+def _extract(tar: tarfile.TarFile, dest: Path) -> None:
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+    else:
+        _check_members(tar, dest)
+        tar.extractall(dest)
+
+
 def _unpacked(archive: Path) -> Path:
-    """Unpack *archive* into the cache once; return where."""
+    """Unpack *archive* into the cache once (removing copies of older
+    versions of it); return where."""
+    import shutil
+
     if not archive.is_file():
         raise FixtureError(f"fixture archive {archive} is missing")
-    st = archive.stat()
     stem = archive.name[: -len(".tar.xz")]
-    dest = _cache_dir() / f"{stem}-{st.st_size}-{int(st.st_mtime)}"
-    done = dest / ".complete"
-    if not done.exists():
-        dest.mkdir(parents=True, exist_ok=True)
+    cache = _cache_dir()
+    try:
+        dest = cache / f"{stem}-{_archive_key(archive)}"
+    except OSError as e:
+        raise FixtureError(f"cannot read {archive}: {e}") from None
+    if (dest / ".complete").exists():
+        return dest
+    tmp = cache / f".{dest.name}.{os.getpid()}"
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        with tarfile.open(archive, "r:xz") as tar:
+            _extract(tar, tmp)
+        (tmp / ".complete").write_text("")
         try:
-            with tarfile.open(archive, "r:xz") as tar:
-                tar.extractall(dest, filter="data")
-        except (OSError, tarfile.TarError, EOFError) as e:
-            raise FixtureError(f"cannot unpack {archive}: {e}") from None
-        done.write_text("")
+            tmp.rename(dest)
+        except OSError:
+            # Another process unpacked it first.
+            if not (dest / ".complete").exists():
+                raise
+    except (OSError, tarfile.TarError, EOFError, lzma.LZMAError) as e:
+        raise FixtureError(f"cannot unpack {archive}: {e}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    # Older versions of this archive (another key) are never used again.
+    for old in cache.glob(f"{stem}-*"):
+        if old != dest and old.name[len(stem) + 1:].split("-")[0].isdigit():
+            shutil.rmtree(old, ignore_errors=True)
     return dest
