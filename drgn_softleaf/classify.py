@@ -248,7 +248,10 @@ def classify_value(
         return _softleaf_entry(target, vma, addr, size, level, raw, entry,
                                layout.pmd_swp_flag_bits)
     if level == "pud":
-        if layout.pud_present(raw) and layout.pud_leaf(raw):
+        if layout.pud_present(raw):
+            if not layout.pud_leaf(raw):
+                return LeafEntry(vma, addr, size, level, raw, Kind.INVALID,
+                                 note="PUD entry points to a table")
             return _present(target, vma, addr, size, level, raw)
         return LeafEntry(vma, addr, size, level, raw, Kind.INVALID,
                          note="non-present PUD entry outside hugetlb")
@@ -304,18 +307,26 @@ def classify_item(
                             Kind.UNREADABLE, note=item.reason)
 
 
-def count_item(target: Target, item: "WalkItem | list[PteSlots]", counts: Counter) -> None:
+def count_item(target: Target, item: "WalkItem | list[PteSlots]", counts: Counter,
+               check: Optional[Any] = None) -> None:
     """
     Add the leaf entries of *item* (a walk item, or a group of PTE tables
     from :func:`batch_items`) to *counts* (by :class:`Kind`, counting none
     PTE slots too, and unreadable ranges under :attr:`Kind.UNREADABLE`).
+
+    :param check: If given, an object with the methods ``ptes()`` and
+        ``entry()`` of :class:`drgn_softleaf.checks.ImpossibleCounter`,
+        shown what is counted.
     """
     if isinstance(item, list):
-        count_pte_group(target, item, counts)
+        count_pte_group(target, item, counts, check)
     elif isinstance(item, PteSlots):
-        count_pte_group(target, [item], counts)
+        count_pte_group(target, [item], counts, check)
     elif isinstance(item, HugeLeaf):
-        counts[classify_huge(target, item).kind] += 1
+        entry = classify_huge(target, item)
+        counts[entry.kind] += 1
+        if check is not None:
+            check.entry(entry)
     elif isinstance(item, Unreadable):
         counts[Kind.UNREADABLE] += 1
 
@@ -356,6 +367,13 @@ _PRESENT_CODE = KIND_ORDER.index(Kind.PRESENT)
 def present_code() -> int:
     """The code of :attr:`Kind.PRESENT` in :attr:`PteBatch.codes`."""
     return _PRESENT_CODE
+
+
+def kind_code(kind: Kind) -> int:
+    """The code of *kind* in :attr:`PteBatch.codes`."""
+    return KIND_ORDER.index(kind)
+
+
 _MARKER_CODE = KIND_ORDER.index(Kind.MARKER)
 _INVALID_CODE = KIND_ORDER.index(Kind.INVALID)
 
@@ -469,12 +487,14 @@ def batch_entries(target: Target, batch: PteBatch) -> Iterator[LeafEntry]:
             yield classify_value(target, raw, "pte", vma=vma, addr=addr)
 
 
-def count_pte_group(target: Target, group: "list[PteSlots]", counts: Counter) -> None:
+def count_pte_group(target: Target, group: "list[PteSlots]", counts: Counter,
+                    check: Optional[Any] = None) -> None:
     """
     Add the kinds of the slots of *group* to *counts*: the counting-only form
     of :func:`classify_pte_batch` (no addresses), for whole-system summaries.
     Present and none slots are counted without selecting them; only the
-    few others are picked out and classified.
+    few others are picked out and classified. *check*: see
+    :func:`count_item`.
     """
     import numpy as np
 
@@ -488,12 +508,15 @@ def count_pte_group(target: Target, group: "list[PteSlots]", counts: Counter) ->
     counts[Kind.NONE] += len(values) - nnonnone
     if npresent:
         counts[Kind.PRESENT] += npresent
-    if npresent == nnonnone:
-        return
     if group[0].vma.kernel:
         counts[Kind.KERNEL_NOT_PRESENT] += nnonnone - npresent
         return
-    scodes = _special_codes(target, vec, values[nonnone & ~present])
-    for code, n in enumerate(np.bincount(scodes, minlength=len(KIND_ORDER)).tolist()):
-        if n:
-            counts[KIND_ORDER[code]] += n
+    svalues = scodes = None
+    if npresent != nnonnone:
+        svalues = values[nonnone & ~present]
+        scodes = _special_codes(target, vec, svalues)
+        for code, n in enumerate(np.bincount(scodes, minlength=len(KIND_ORDER)).tolist()):
+            if n:
+                counts[KIND_ORDER[code]] += n
+    if check is not None:
+        check.ptes(group, values, present if npresent else None, svalues, scodes)

@@ -4,28 +4,82 @@ Console script
 --------------
 
 ``drgn-softleaf``: the ``%softleaf`` sub-commands from a shell, on a vmcore
-(``-c/-s``), the running kernel (``-k``) or, with neither, the bundled demo
-vmcore.
+(``-c/-s``), the running kernel (``-k``) or a bundled demo vmcore
+(``--demo``). One of the three must be chosen: a script that forgot ``-c``
+must not be told that all is well on some other kernel.
 """
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 __all__ = ("main",)
 
 
+_CHOOSE = ("choose what to debug: -c VMCORE [-s VMLINUX] for a vmcore, -k for the "
+           "running kernel (as root), or --demo [NAME] for a bundled demo vmcore")
+
+
 def _global_parser() -> argparse.ArgumentParser:
+    from drgn_softleaf.demo import DEMO_FIXTURE
+
     p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("program")
+    g = p.add_argument_group(
+        "program (one of -c, -k or --demo is required; these options may also "
+        "follow the sub-command)")
     g.add_argument("-c", "--core", metavar="VMCORE", help="debug a vmcore")
     g.add_argument("-s", "--symbols", metavar="VMLINUX", action="append",
-                   help="vmlinux with debug info (repeatable)")
-    g.add_argument("-k", "--kernel", action="store_true", help="debug the running kernel")
-    g.add_argument("--demo", metavar="NAME",
-                   help="use this bundled fixture (default when neither -c nor -k is "
-                   "given: linux-7.3-l5-quiescent)")
+                   help="vmlinux with debug info (repeatable; default: where drgn "
+                   "finds it for the kernel's build ID)")
+    g.add_argument("-k", "--kernel", action="store_true",
+                   help="debug the running kernel (/proc/kcore, needs root)")
+    g.add_argument("--demo", metavar="NAME", nargs="?", const=DEMO_FIXTURE,
+                   help=f"debug a bundled demo vmcore (default {DEMO_FIXTURE}; "
+                   "'--demo list' lists them)")
     return p
+
+
+# Global options, wherever they appear: flags, and options with a value.
+_GLOBAL_FLAGS = ("-k", "--kernel")
+_GLOBAL_VALUED = ("-c", "--core", "-s", "--symbols")
+
+
+def _hoist_globals(argv: List[str], subcommands: Sequence[str]) -> List[str]:
+    """
+    Move the global options (``-c``, ``-s``, ``-k``, ``--demo``) in front of
+    the sub-command, so that they work after it too, and give ``--demo`` its
+    optional name explicitly (``--demo leaks`` is the default demo and the
+    ``leaks`` sub-command, not a demo named ``leaks``).
+    """
+    front: List[str] = []
+    rest: List[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg in _GLOBAL_FLAGS:
+            front.append(arg)
+        elif arg in _GLOBAL_VALUED and i + 1 < len(argv):
+            front.extend(argv[i:i + 2])
+            i += 1
+        elif any(arg.startswith(o + "=") for o in _GLOBAL_VALUED if o.startswith("--")) \
+                or arg.startswith("--demo="):
+            front.append(arg)
+        elif arg == "--demo":
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            if nxt is not None and not nxt.startswith("-") and nxt not in subcommands:
+                front.append(f"--demo={nxt}")
+                i += 1
+            else:
+                from drgn_softleaf.demo import DEMO_FIXTURE
+
+                front.append(f"--demo={DEMO_FIXTURE}")
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
 
 
 def _error(msg: str, status: int = 2) -> int:
@@ -36,10 +90,14 @@ def _error(msg: str, status: int = 2) -> int:
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     import drgn
 
+    chosen = [o for o, v in (("-c", args.core), ("-k", args.kernel),
+                             ("--demo", args.demo)) if v]
+    if len(chosen) > 1:
+        raise _Usage(f"{' and '.join(chosen)} cannot be used together")
+    if not chosen:
+        raise _Usage(_CHOOSE)
     prog = drgn.Program()
     if args.kernel:
-        if args.core:
-            raise _Usage("-k and -c cannot be used together")
         prog.set_kernel()
         _load_debug_info(prog, args.symbols)
         return prog
@@ -48,11 +106,9 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     if core is None:
         if symbols:
             raise _Usage("-s needs -c VMCORE")
-        from drgn_softleaf.demo import DEMO_FIXTURE, unpack
+        from drgn_softleaf.demo import unpack
 
-        name = args.demo or DEMO_FIXTURE
-        sys.stderr.write(f"drgn-softleaf: no -c/-k given: using the bundled demo vmcore {name}\n")
-        fixture = unpack(name)
+        fixture = unpack(args.demo)
         core, symbols = str(fixture.vmcore), [str(fixture.vmlinux)]
     prog.set_core_dump(core)
     _load_debug_info(prog, symbols)
@@ -89,11 +145,43 @@ class _Usage(Exception):
     pass
 
 
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so that the interpreter's
+    final flush does not complain."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``drgn-softleaf``; returns the exit status."""
-    from drgn_softleaf.commands import CommandFailed, ParserExit, build_parser
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        sys.stderr.write("drgn-softleaf: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
+
+
+def _main(argv: List[str]) -> int:
+    from drgn_softleaf.commands import CommandFailed, ParserExit, build_parser, subcommands
 
     parser = build_parser("drgn-softleaf", parents=[_global_parser()])
+    argv = _hoist_globals(argv, subcommands())
+    if "--demo=list" in argv:
+        from drgn_softleaf.demo import fixtures_dir, list_fixtures
+
+        names = list_fixtures()
+        if not names:
+            return _error(f"no bundled fixtures in {fixtures_dir()}")
+        sys.stdout.write("".join(n + "\n" for n in names))
+        return 0
     try:
         args = parser.parse_args(argv)
     except CommandFailed as e:
@@ -124,6 +212,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except CommandFailed as e:
         return _error(str(e), e.status)
     except BrokenPipeError:
+        _quiet_stdout()
         return 0
 
 

@@ -51,6 +51,11 @@ class ParserExit(Exception):
         self.status = status
 
 
+_U64_MAX = (1 << 64) - 1
+# pid_t is a C int.
+_PID_MAX = (1 << 31) - 1
+
+
 def _int(s: str) -> int:
     try:
         return int(s, 0)
@@ -58,14 +63,46 @@ def _int(s: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid number: {s!r}") from None
 
 
+def _u64(s: str) -> int:
+    """A 64-bit value: an address or a page-table entry."""
+    v = _int(s)
+    if not 0 <= v <= _U64_MAX:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a 64-bit value (0 to {_U64_MAX:#x})")
+    return v
+
+
+def _pid(s: str) -> int:
+    try:
+        v = int(s, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid PID: {s!r}") from None
+    if not 0 <= v <= _PID_MAX:
+        raise argparse.ArgumentTypeError(f"invalid PID: {s!r} (PIDs are 0 to {_PID_MAX})")
+    return v
+
+
 def _range(s: str) -> Tuple[int, int]:
     start, sep, end = s.partition("-")
     if not sep:
         raise argparse.ArgumentTypeError(f"expected START-END, got {s!r}")
-    lo, hi = _int(start), _int(end)
+    lo, hi = _u64(start), _int(end)
+    # END may be 2^64, the end of the address space.
+    if not 0 <= hi <= 1 << 64:
+        raise argparse.ArgumentTypeError(f"{end!r} is not a 64-bit address")
     if hi <= lo:
         raise argparse.ArgumentTypeError(f"empty range {s!r}")
     return lo, hi
+
+
+class _Once(argparse.Action):
+    """Store an option's value, refusing a second one (a repeated ``-p``
+    silently keeping the last would answer about another process)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: Optional[str] = None) -> None:
+        if getattr(namespace, self.dest, None) not in (None, False):
+            raise argparse.ArgumentError(self, "given more than once")
+        setattr(namespace, self.dest, values)
 
 
 KINDS = (
@@ -74,73 +111,130 @@ KINDS = (
     "invalid kernel_not_present none unreadable"
 ).split()
 
+_EXIT_STATUS = (
+    "exit status: 0 nothing impossible found; 1 findings (impossible entries; for "
+    "leaks, leaked or stuck folios, anomalies, counter mismatches); 2 error (bad "
+    "arguments, no such process, unreadable program); 3 the scan was incomplete (page "
+    "tables, struct pages or swap devices could not be read) and found nothing else; "
+    "130 interrupted."
+)
+
+
+def subcommands() -> Tuple[str, ...]:
+    """The sub-command names."""
+    return tuple(_COMMANDS)
+
 
 def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.ArgumentParser] = ()) -> _Parser:
     """Build the parser for the sub-commands."""
+    example_prog = "%softleaf" if prog_name.startswith("%") else prog_name
     parser = _Parser(
         prog=prog_name,
         parents=list(parents),
         description="Classify page-table leaf entries the way the kernel does "
         "(include/linux/leafops.h): present, swap, migration, device, hwpoison, "
         "markers.",
+        epilog=_EXIT_STATUS + f" Run '{example_prog} COMMAND --help' for each command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
+    def add(name: str, help: str, description: str, examples: Sequence[str]) -> argparse.ArgumentParser:
+        lines = [_EXIT_STATUS, "", "examples:"]
+        lines += [f"  {example_prog} {e}" for e in examples]
+        import textwrap
+
+        epilog = "\n".join(textwrap.fill(line, 79) if not line.startswith(" ") else line
+                           for line in lines)
+        return sub.add_parser(name, help=help, description=description, epilog=epilog,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
     def drgn_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--drgn", action="store_true",
-                       help="print how to do the same with the drgn-softleaf Python API")
+                       help="print drgn-softleaf Python API code that does the same "
+                       "(for a drgn session, where `prog` is defined) instead of running")
 
     def pid_option(p: argparse.ArgumentParser) -> None:
         g = p.add_mutually_exclusive_group(required=True)
-        g.add_argument("-p", "--pid", type=int, help="process ID")
+        g.add_argument("-p", "--pid", type=_pid, action=_Once,
+                       help="the process (its address space) to examine; give it once")
         g.add_argument("--kernel-tables", action="store_true",
                        help="the kernel's own page tables (init_mm): non-present entries "
                        "there are shown raw, not decoded")
 
-    p = sub.add_parser("summary", help="leaf entries per kind for every process")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p = add("summary", "leaf entries per kind for every process",
+            "Walk the page tables of every user address space once and count its leaf "
+            "entries per kind. Impossible entries (a pfn past the end of memory or "
+            "without a memory map, a swap entry for no active device or past its end, an "
+            "invalid entry) are counted in an IMPOSSIBLE column and make the exit status 1.",
+            ["summary", "summary --format json | jq '.processes[] | {pid, counts}'"])
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="table (default) or one JSON document")
     drgn_option(p)
 
-    p = sub.add_parser("vmas", help="leaf entries per kind for each VMA of a process")
+    p = add("vmas", "leaf entries per kind for each VMA of a process",
+            "Count the leaf entries of each VMA of one process per kind, with the VMA's "
+            "range, permissions and file ([heap], [stack], [vdso] for special mappings).",
+            ["vmas -p 1234", "vmas -p 1234 --format json"])
     pid_option(p)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="table (default) or one JSON document")
     drgn_option(p)
 
-    p = sub.add_parser("entries", help="list the leaf entries of a process")
+    p = add("entries", "list the leaf entries of a process",
+            "List the leaf entries of one process in address order (none entries only with "
+            "--all or --kind none), each decoded: swap type and offset with the device and "
+            "slot count, the pfn and folio of migration, device and hwpoison entries, marker "
+            "bits and swap-PTE flags. Impossible entries are marked.",
+            ["entries -p 1234 --kind swap --kind marker",
+             "entries -p 1234 --range 0x7f0000000000-0x7f0000100000",
+             "entries -p 1234 --format jsonl | jq -c 'select(.anomalies != [])'"])
     pid_option(p)
-    p.add_argument("--range", type=_range, metavar="START-END",
-                   help="only entries in [START, END)")
-    p.add_argument("--vma", type=_int, metavar="ADDR",
+    p.add_argument("--range", type=_range, metavar="START-END", action=_Once,
+                   help="only entries in [START, END) (64-bit addresses)")
+    p.add_argument("--vma", type=_u64, metavar="ADDR", action=_Once,
                    help="only entries of the VMA containing ADDR")
     p.add_argument("--kind", action="append", choices=KINDS, metavar="KIND",
-                   help="only entries of this kind (repeatable): " + ", ".join(KINDS))
+                   help="only entries of this kind (repeatable): " + ", ".join(KINDS)
+                   + " (none and unreadable imply --all)")
     p.add_argument("--all", action="store_true",
                    help="also list none entries and ranges, and unreadable ranges")
-    p.add_argument("--format", choices=("table", "jsonl"), default="table")
+    p.add_argument("--format", choices=("table", "jsonl"), default="table",
+                   help="table (default) or JSON Lines, one object per entry (schema in "
+                   "the README)")
     drgn_option(p)
 
-    p = sub.add_parser("addr", help="what is at an address: every level on the way down")
+    p = add("addr", "what is at an address: every level on the way down",
+            "Walk down the page tables of one process to ADDRESS: the entry at every level "
+            "(its physical address, value and decoded bits), the leaf entry decoded, the "
+            "physical address of the byte and, for a present page, its folio's flags, "
+            "refcount and mapcount.",
+            ["addr -p 1234 0x7f2a6ba31000", "addr --kernel-tables 0xffffffff81000000"])
     pid_option(p)
-    p.add_argument("address", type=_int)
+    p.add_argument("address", type=_u64, help="a virtual address of the process")
     drgn_option(p)
 
-    p = sub.add_parser(
-        "leaks",
-        help="triage migration entries (leaked, stuck, in flight) and impossible states",
-        description="Scan every address space once; group migration entries by folio and "
-        "give each a verdict: in-flight (locked, a task is migrating it), stuck (locked, "
-        "nobody migrating it, or the folio is not what the entries say) or leaked (not "
-        "locked: nothing will ever remove the entries). Also report tasks in the migration "
-        "wait path and other impossible states. Exit status: 0 no findings, 1 findings, "
-        "2 error, 3 the scan was incomplete and found nothing else.",
-    )
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p = add("leaks",
+            "triage migration entries (leaked, stuck, in flight) and impossible states",
+            "Scan every address space once; group migration entries by folio and "
+            "give each a verdict: in-flight (locked, a task is migrating it), stuck (locked, "
+            "nobody migrating it, or the folio is not what the entries say) or leaked (not "
+            "locked: nothing will ever remove the entries). Also report tasks in the migration "
+            "wait path and other impossible states. Findings are shown in full; what is "
+            "healthy (in-flight folios, counters that agree) is summarized unless --verbose.",
+            ["leaks", "leaks --format json | jq .summary", "leaks --verbose"])
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="a report (default) or one JSON document")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also list in-flight folios and every counter in full")
     drgn_option(p)
 
-    p = sub.add_parser("decode", help="decode a raw page-table entry value")
-    p.add_argument("value", type=_int)
+    p = add("decode", "decode a raw page-table entry value",
+            "Decode a raw 64-bit page-table entry as the kernel would at PTE, PMD and PUD "
+            "level (or one --level).",
+            ["decode 0x07ffffffffffec0a", "decode --level pmd 0x8000000001e000e7"])
+    p.add_argument("value", type=_u64, help="the entry's value (0 to 2^64-1)")
     p.add_argument("--level", choices=("pte", "pmd", "pud"),
                    help="decode at this level only (default: all)")
     p.add_argument("--hugetlb", action="store_true",
@@ -157,45 +251,79 @@ def _print_code(out: IO[str], code: str) -> None:
     out.write(code.lstrip("\n"))
 
 
+def _status(impossible: int, incomplete: bool) -> int:
+    """The exit status of a listing: impossible entries are findings."""
+    if impossible:
+        return EXIT_FINDINGS
+    return EXIT_INCOMPLETE if incomplete else EXIT_OK
+
+
+def _incomplete_note(out: IO[str], what: Sequence[str]) -> None:
+    """Say at the end of a listing what could not be read."""
+    if what:
+        out.write("INCOMPLETE: could not read " + "; ".join(what) + "\n")
+
+
 def _cmd_summary(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
-    from drgn_softleaf.render import make_console, render_summary
+    from drgn_softleaf.checks import ImpossibleCounter
+    from drgn_softleaf.classify import Kind
+    from drgn_softleaf.render import JSON_SCHEMA_VERSION, make_console, render_summary
     from drgn_softleaf.scan import for_each_address_space, space_counts
     from drgn_softleaf.walk import mm_vmas
 
     if args.drgn:
         _print_code(out, """
 from drgn_softleaf import for_each_address_space, space_counts
+from drgn_softleaf.checks import ImpossibleCounter
+from drgn_softleaf.walk import mm_vmas
 
 for space in for_each_address_space(prog):
-    counts = space_counts(space)
-    print(space.pid, space.comm, {kind.value: n for kind, n in counts.items()})
+    vmas = mm_vmas(space.mm)
+    impossible = ImpossibleCounter(prog)
+    counts = space_counts(space, vmas, impossible)
+    print(space.pid, space.comm, len(vmas),
+          {kind.value: n for kind, n in counts.items() if kind.value != "none"},
+          "impossible:", dict(impossible.counts))
 """)
         return EXIT_OK
     rows = []
-    incomplete = False
+    unreadable_tables = 0
+    unreadable: List[str] = []
     for space in for_each_address_space(prog):
         vmas = mm_vmas(space.mm)
-        counts = space_counts(space, vmas)
-        incomplete |= bool(counts.get(_kind("unreadable")))
-        rows.append((space, len(vmas), counts))
+        check = ImpossibleCounter(prog)
+        counts = space_counts(space, vmas, check)
+        unreadable_tables += counts.get(Kind.UNREADABLE, 0)
+        unreadable += [u for u in check.unreadable if u not in unreadable]
+        rows.append((space, len(vmas), counts, check.counts))
+    if unreadable_tables:
+        unreadable.insert(0, f"{unreadable_tables} page-table ranges")
+    impossible = sum(sum(i.values()) for _, _, _, i in rows)
     if args.format == "json":
         import json
 
         json.dump(
             {
-                "schema": 1,
+                "schema": JSON_SCHEMA_VERSION,
                 "processes": [
-                    {"pid": s.pid, "comm": s.comm, "vmas": n,
-                     "counts": {k.value: v for k, v in sorted(c.items(), key=lambda kv: kv[0].value)}}
-                    for s, n, c in rows
+                    {"pid": s.pid, "comm": s.comm, "mm": s.mm.value_(),
+                     "mm_hex": f"{s.mm.value_():#x}", "vmas": n,
+                     "counts": {k.value: v for k, v in sorted(c.items(),
+                                                              key=lambda kv: kv[0].value)},
+                     "impossible": dict(sorted(i.items()))}
+                    for s, n, c, i in rows
                 ],
+                "impossible": impossible,
+                "incomplete": bool(unreadable),
+                "unreadable": unreadable,
             },
             out,
         )
         out.write("\n")
     else:
         render_summary(make_console(out), rows)
-    return EXIT_INCOMPLETE if incomplete else EXIT_OK
+        _incomplete_note(out, unreadable)
+    return _status(impossible, bool(unreadable))
 
 
 def _kind(name: str) -> Any:
@@ -204,8 +332,22 @@ def _kind(name: str) -> Any:
     return Kind(name)
 
 
+def _check_range(prog: Program, space: Any, lo: int, hi: int, what: str) -> None:
+    """Refuse addresses outside the address space of *space*."""
+    from drgn_softleaf.target import get_target
+
+    target = get_target(prog)
+    layout = target.layout
+    start, end = (layout.kernel_range if space.kernel else layout.user_range)(target.levels)
+    if hi <= start or lo >= end:
+        half = "kernel" if space.kernel else "user"
+        raise CommandFailed(f"{what} is outside the {half} address space "
+                            f"({start:#x}-{end:#x})")
+
+
 def _cmd_vmas(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
-    from drgn_softleaf.render import make_console, render_vmas
+    from drgn_softleaf.classify import Kind
+    from drgn_softleaf.render import JSON_SCHEMA_VERSION, make_console, render_vmas
     from drgn_softleaf.scan import address_space, vma_counts
 
     if args.drgn:
@@ -213,122 +355,171 @@ def _cmd_vmas(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
 from drgn_softleaf import address_space, vma_counts
 
 space = address_space(prog, {_space_arg(args)})
-for vma, counts in vma_counts(space):
-    print(hex(vma.start), hex(vma.end), vma.file,
-          {{kind.value: n for kind, n in counts.items()}})
+impossible = {{}}
+for vma, counts in vma_counts(space, impossible=impossible):
+    print(hex(vma.start), hex(vma.end), vma.name,
+          {{kind.value: n for kind, n in counts.items() if kind.value != "none"}},
+          "impossible:", dict(impossible[vma.start].counts))
 """)
         return EXIT_OK
     space = address_space(prog, pid=args.pid, kernel=args.kernel_tables)
-    rows = vma_counts(space)
+    checks: Dict[int, Any] = {}
+    counted = vma_counts(space, impossible=checks)
+    rows = [(v, c, checks[v.start].counts) for v, c in counted]
+    unreadable: List[str] = []
+    tables = sum(c.get(Kind.UNREADABLE, 0) for _, c, _ in rows)
+    if tables:
+        unreadable.append(f"{tables} page-table ranges")
+    for check in checks.values():
+        unreadable += [u for u in check.unreadable if u not in unreadable]
+    impossible = sum(sum(i.values()) for _, _, i in rows)
     if args.format == "json":
         import json
 
         json.dump(
             {
-                "schema": 1, "pid": space.pid, "comm": space.comm,
+                "schema": JSON_SCHEMA_VERSION, "pid": space.pid, "comm": space.comm,
                 "vmas": [
-                    {"start": v.start, "end": v.end, "flags": v.flags, "file": v.file,
-                     "counts": {k.value: n for k, n in c.items()}}
-                    for v, c in rows
+                    {"start": v.start, "start_hex": f"{v.start:#x}", "end": v.end,
+                     "end_hex": f"{v.end:#x}", "flags": v.flags, "file": v.file,
+                     "name": v.name,
+                     "counts": {k.value: n for k, n in c.items()},
+                     "impossible": dict(sorted(i.items()))}
+                    for v, c, i in rows
                 ],
+                "impossible": impossible,
+                "incomplete": bool(unreadable),
+                "unreadable": unreadable,
             },
             out,
         )
         out.write("\n")
     else:
         render_vmas(make_console(out), space, rows)
-    return EXIT_OK
+        _incomplete_note(out, unreadable)
+    return _status(impossible, bool(unreadable))
 
 
 def _cmd_entries(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
     from drgn_softleaf.classify import Kind
     from drgn_softleaf.enrich import Enricher
     from drgn_softleaf.render import entry_json, make_console, render_entries, write_json_line
-    from drgn_softleaf.scan import address_space, enrich_entry, for_each_leaf_entry
+    from drgn_softleaf.scan import Enriched, address_space, enrich_entry
     from drgn.helpers.linux.mm import vma_find
 
+    kinds = {Kind(k) for k in args.kind} if args.kind else None
+    # None and unreadable entries are only produced with --all.
+    include_none = args.all or bool(kinds and kinds & {Kind.NONE, Kind.UNREADABLE})
     start = end = None
     if args.range:
         start, end = args.range
     space = address_space(prog, pid=args.pid, kernel=args.kernel_tables)
+    if args.range:
+        _check_range(prog, space, start, end, f"range {start:#x}-{end:#x}")
     if args.vma is not None:
+        _check_range(prog, space, args.vma, args.vma + 1, f"address {args.vma:#x}")
         vma = vma_find(space.mm, args.vma)
         if not vma:
             raise CommandFailed(f"no VMA of PID {args.pid} contains {args.vma:#x}")
         vstart, vend = vma.vm_start.value_(), vma.vm_end.value_()
         start = vstart if start is None else max(start, vstart)
         end = vend if end is None else min(end, vend)
-    kinds = {Kind(k) for k in args.kind} if args.kind else None
+        if end <= start:
+            raise CommandFailed(f"the range and the VMA at {args.vma:#x} do not overlap")
     if args.drgn:
+        kind_filter = "" if kinds is None else (
+            "\n    if entry.kind.value not in {" + ", ".join(repr(k.value) for k in
+                                                       sorted(kinds, key=lambda k: k.value))
+            + "}:\n        continue")
         _print_code(out, f"""
 from drgn_softleaf import Enricher, enrich_entry, for_each_leaf_entry
 
 enricher = Enricher(prog)
-for entry in for_each_leaf_entry(prog, {_space_arg(args)}, start={start if start is None else hex(start)}, end={end if end is None else hex(end)}, include_none={args.all}):
+for entry in for_each_leaf_entry(prog, {_space_arg(args)}, start={start if start is None else hex(start)}, end={end if end is None else hex(end)}, include_none={include_none}):{kind_filter}
     e = enrich_entry(enricher, entry)
-    print(hex(entry.addr), entry.level, entry.kind.value, hex(entry.raw), e.folio or e.swap)
+    print(hex(entry.addr), entry.level, entry.kind.value, hex(entry.raw), e.folio or e.swap,
+          [a.what for a in e.anomalies])
 """)
         return EXIT_OK
     enricher = Enricher(prog)
     incomplete = False
+    impossible = 0
+
+    def enrich(entry: Any) -> Enriched:
+        nonlocal impossible, incomplete
+        e = enrich_entry(enricher, entry)
+        if e.anomalies:
+            impossible += 1
+        if (e.folio is not None and e.folio.error) or (e.swap is not None and e.swap.error):
+            incomplete = True
+        return e
+
+    from drgn_softleaf.classify import batch_items, classify_item
+    from drgn_softleaf.scan import walk_address_space
+    from drgn_softleaf.target import get_target
+    from drgn_softleaf.walk import Unreadable
+
+    target = get_target(prog)
+    _, walk = walk_address_space(space, start=start, end=end, holes=include_none)
+
+    def watched() -> Any:
+        nonlocal incomplete
+        for item in walk:
+            if isinstance(item, Unreadable):
+                incomplete = True
+            yield item
 
     def entries() -> Any:
-        nonlocal incomplete
-        for entry in for_each_leaf_entry(prog, task=space.task if space.pid > 0 else None,
-                                         mm=space.mm, start=start, end=end,
-                                         include_none=args.all, kernel=space.kernel):
-            if entry.kind == Kind.UNREADABLE:
-                incomplete = True
-            if kinds is not None and entry.kind not in kinds:
-                continue
-            yield enrich_entry(enricher, entry)
+        for item in batch_items(watched()):
+            for entry in classify_item(target, item, include_none=include_none):
+                if kinds is None or entry.kind in kinds:
+                    yield enrich(entry)
 
-    if args.format == "jsonl" and not args.all:
-        from drgn_softleaf.classify import batch_items
-        from drgn_softleaf.scan import walk_address_space
-        from drgn_softleaf.target import get_target
+    if args.format == "jsonl" and not include_none:
         from drgn_softleaf.render import write_entries_jsonl
-        from drgn_softleaf.walk import Unreadable
 
-        _, walk = walk_address_space(space, start=start, end=end)
-
-        def watched() -> Any:
-            nonlocal incomplete
-            for item in walk:
-                if isinstance(item, Unreadable):
-                    incomplete = True
-                yield item
-
-        write_entries_jsonl(out, space, get_target(prog), batch_items(watched()),
-                            lambda entry: enrich_entry(enricher, entry), kinds)
+        write_entries_jsonl(out, space, target, batch_items(watched()), enrich, kinds)
     elif args.format == "jsonl":
         for e in entries():
             write_json_line(out, entry_json(space, e))
     else:
         render_entries(make_console(out), space, entries())
-    return EXIT_INCOMPLETE if incomplete else EXIT_OK
+        if incomplete:
+            _incomplete_note(out, ["part of the page tables, struct pages or swap devices "
+                                   "(marked unreadable, or with an error in DETAILS)"])
+    return _status(impossible, incomplete)
 
 
 def _cmd_addr(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
-    from drgn_softleaf.scan import lookup_address
     from drgn_softleaf.render import make_console, render_addr
-    from drgn_softleaf.scan import address_space
+    from drgn_softleaf.scan import address_space, lookup_address
+    from drgn_softleaf.target import get_target
 
     if args.drgn:
         _print_code(out, f"""
-from drgn_softleaf import address_space, lookup_address
+from drgn_softleaf import address_space, get_target, lookup_address
 
 space = address_space(prog, {_space_arg(args)})
+layout = get_target(prog).layout
 lookup = lookup_address(space, {args.address:#x})
-for level, entry_phys, value, what in lookup.path:
-    print(level, hex(entry_phys), hex(value), what)
-print(lookup.leaf)
+for level, entry_phys, value, role in lookup.path:
+    print(level, hex(entry_phys), hex(value), role, layout.entry_bit_names(value, level))
+if lookup.leaf is not None:
+    entry = lookup.leaf.entry
+    print(entry.kind.value, entry, lookup.leaf.anomalies)
+    if entry.kind.value == "present":
+        print("physical address", hex((entry.pfn << 12) + {args.address:#x} - entry.addr))
+    print(lookup.leaf.folio or lookup.leaf.swap)
 """)
         return EXIT_OK
     space = address_space(prog, pid=args.pid, kernel=args.kernel_tables)
+    _check_range(prog, space, args.address, args.address + 1, f"address {args.address:#x}")
     lookup = lookup_address(space, args.address)
-    render_addr(make_console(out), space, args.address, lookup.path, lookup.leaf, lookup.vma)
-    return EXIT_OK
+    render_addr(make_console(out), space, args.address, lookup.path, lookup.leaf, lookup.vma,
+                get_target(prog).layout)
+    if lookup.path and lookup.path[-1][3] == "unreadable":
+        return EXIT_INCOMPLETE
+    return EXIT_FINDINGS if lookup.leaf is not None and lookup.leaf.anomalies else EXIT_OK
 
 
 def _cmd_decode(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
@@ -339,10 +530,13 @@ def _cmd_decode(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
     levels = [args.level] if args.level else ["pte", "pmd", "pud"]
     if args.drgn:
         _print_code(out, f"""
-from drgn_softleaf import classify_raw
+from drgn_softleaf import Enricher, classify_raw, enrich_entry
 
-entry = classify_raw(prog, {args.value:#x}, level={levels[0]!r}, hugetlb={args.hugetlb})
-print(entry)
+enricher = Enricher(prog)
+for level in {levels!r}:
+    entry = classify_raw(prog, {args.value:#x}, level, hugetlb={args.hugetlb})
+    e = enrich_entry(enricher, entry, present=True)
+    print(level, entry.kind.value, entry, e.folio or e.swap, e.anomalies)
 """)
         return EXIT_OK
     enricher = Enricher(prog)
@@ -386,7 +580,7 @@ for anomaly in report.anomalies:
         json.dump(leaks_json(report, status), out, indent=1)
         out.write("\n")
     else:
-        render_leaks(make_console(out), report)
+        render_leaks(make_console(out), report, verbose=args.verbose)
     return status
 
 

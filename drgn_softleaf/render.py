@@ -35,11 +35,22 @@ __all__ = (
     "write_json_line",
 )
 
-# Version of the JSON Lines schema (README: "JSON Lines schema").
-JSON_SCHEMA_VERSION = 1
+# Version of the JSON schema (README: "JSON Lines schema"). 2: per-entry
+# anomalies, pointers also as hex strings.
+JSON_SCHEMA_VERSION = 2
 
 # Width used when output is not a terminal: wide enough for every table.
 PIPE_WIDTH = 200
+
+
+class _Console(Console):
+    """A console that reports a closed pipe (``| head``, ``q`` in a pager)
+    as :class:`BrokenPipeError` to the command, instead of rich's default of
+    exiting the process, which would end the user's drgn session."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError("output closed")
 
 
 def make_console(file: Optional[IO[str]] = None, width: Optional[int] = None) -> Console:
@@ -50,10 +61,13 @@ def make_console(file: Optional[IO[str]] = None, width: Optional[int] = None) ->
     """
     if file is None:
         file = sys.stdout
-    is_tty = hasattr(file, "isatty") and file.isatty()
+    try:
+        is_tty = file.isatty()
+    except (AttributeError, ValueError):
+        is_tty = False
     if width is None and not is_tty:
         width = PIPE_WIDTH
-    return Console(
+    return _Console(
         file=file,
         width=width,
         no_color="NO_COLOR" in os.environ or not is_tty,
@@ -61,6 +75,17 @@ def make_console(file: Optional[IO[str]] = None, width: Optional[int] = None) ->
         soft_wrap=False,
         force_terminal=False if not is_tty else None,
     )
+
+
+def _longest_word(texts: Iterable[Text]) -> int:
+    return max((len(w) for t in texts for w in t.plain.split()), default=1)
+
+
+def _counts_text(kinds: Sequence[Kind], counts: Counter, impossible: int = 0) -> Text:
+    parts = [f"{k.value}={counts[k]}" for k in kinds if counts[k]]
+    if impossible:
+        parts.append(f"IMPOSSIBLE={impossible}")
+    return Text(" ".join(parts) or "-")
 
 
 def _addr_column(table: Table, name: str) -> None:
@@ -75,26 +100,150 @@ def _kind_columns(counters: Iterable[Counter]) -> List[Kind]:
     return [k for k in KIND_ORDER if k != Kind.NONE and (k in always or seen[k])]
 
 
-def render_summary(console: Console, rows: Sequence[Tuple[AddressSpace, int, Counter]]) -> None:
-    """One row per address space: counts of leaf entries per kind."""
-    kinds = _kind_columns(c for _, _, c in rows)
-    table = Table(title="Leaf entries per process", title_justify="left", box=None,
-                  header_style="bold")
-    table.add_column("PID", justify="right", no_wrap=True)
-    table.add_column("COMM", no_wrap=True)
-    table.add_column("VMAS", justify="right")
-    for k in kinds:
-        table.add_column(k.value.upper(), justify="right", no_wrap=True)
+# Widths of the entries table's fixed columns: the mark, ADDRESS and RAW (a
+# 64-bit value in hex), LEVEL and KIND (the longest kind name).
+_MARK_W = 1
+_ADDR_W = 18
+_LEVEL_W = 5
+_KIND_W = max(len(k.value) for k in Kind)
+_GAP = "  "
+_FIXED_W = _MARK_W + _ADDR_W + _LEVEL_W + _KIND_W + _ADDR_W + 5 * len(_GAP)
+# Below this many columns for DETAILS, details go on a line of their own.
+_MIN_DETAILS_W = 30
+# Rows per write: the first rows at once, then larger chunks.
+_FIRST_CHUNK = 16
+_CHUNK = 512
+
+
+def _anomaly_text(anomalies: Sequence[Any]) -> str:
+    return "; ".join(f"IMPOSSIBLE ({a.what}): {a.detail}" for a in anomalies)
+
+
+def _wrap(text: str, width: int) -> List[str]:
+    """Cut *text* into lines of at most *width* characters, at "; " or
+    spaces where possible (never inside a number if it fits a line)."""
+    import textwrap
+
+    return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
+
+
+class _Lines:
+    """Writes lines to a console in chunks: plain text when the console is
+    not a terminal (fast, nothing added), styled through rich on a
+    terminal."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.plain = not console.is_terminal
+        self.buf: List[Tuple[str, Optional[str]]] = []
+        self.limit = _FIRST_CHUNK
+
+    def add(self, line: str, style: Optional[str] = None) -> None:
+        self.buf.append((line, style))
+        if len(self.buf) >= self.limit:
+            self.flush()
+            self.limit = _CHUNK
+
+    def flush(self) -> None:
+        if not self.buf:
+            return
+        if self.plain:
+            file = self.console.file
+            file.write("".join(line + "\n" for line, _ in self.buf))
+            file.flush()
+        else:
+            for line, style in self.buf:
+                self.console.print(Text(line, style=style or ""), soft_wrap=True)
+        self.buf = []
+
+
+def _column_widths(columns: Sequence[Tuple[str, str]],
+                   rows: Sequence[Tuple[Sequence[str], str, Optional[str]]]) -> List[int]:
+    return [max([len(h)] + [len(r[0][i]) for r in rows]) for i, (h, _) in enumerate(columns)]
+
+
+def _grid_width(columns: Sequence[Tuple[str, str]],
+                rows: Sequence[Tuple[Sequence[str], str, Optional[str]]]) -> int:
+    """The width of the fixed columns of a :func:`_grid`."""
+    return sum(_column_widths(columns, rows)) + len(_GAP) * len(columns) + 1
+
+
+def _grid(console: Console, title: str, columns: Sequence[Tuple[str, str]],
+          rows: Sequence[Tuple[Sequence[str], str, Optional[str]]],
+          free_header: str) -> bool:
+    """
+    Print a table whose columns are never cut: each of *columns* (header,
+    ``"<"`` or ``">"``) as wide as its widest cell, then one free-text
+    column that wraps in the width left, or, when less than
+    :data:`_MIN_DETAILS_W` is left, on indented lines of its own.
+    *rows*: (cells, free text, style). Return whether the fixed columns fit
+    the console.
+    """
+    widths = _column_widths(columns, rows)
+    fixed = sum(widths) + len(_GAP) * len(widths) + 1
+    free_w = console.width - fixed
+    narrow = free_w < _MIN_DETAILS_W
+    out = _Lines(console)
+
+    def line(cells: Sequence[str]) -> str:
+        return " " + _GAP.join(c.rjust(w) if j == ">" else c.ljust(w)
+                               for c, w, (_, j) in zip(cells, widths, columns))
+
+    out.add(title, "bold")
+    out.add((line([h for h, _ in columns]) + ("" if narrow else _GAP + free_header)).rstrip(),
+            "bold")
+    indent = " " * (4 if narrow else fixed)
+    for cells, free, style in rows:
+        first = line(cells)
+        if narrow:
+            out.add(first.rstrip(), style)
+            for part in _wrap(free, console.width - len(indent)) if free else ():
+                out.add(indent + part, style)
+        else:
+            parts = _wrap(free, free_w) if free else [""]
+            out.add((first + _GAP + parts[0]).rstrip(), style)
+            for part in parts[1:]:
+                out.add(indent + part, style)
+    out.flush()
+    return fixed <= console.width
+
+
+def render_summary(console: Console,
+                   rows: Sequence[Tuple[AddressSpace, int, Counter, Counter]]) -> None:
+    """
+    One row per address space: counts of leaf entries per kind, and of
+    impossible entries (a column only when there are any). When the kind
+    columns do not fit the console, kind=count pairs in a COUNTS column.
+    """
+    kinds = _kind_columns(c for _, _, c, _ in rows)
+    any_impossible = any(sum(i.values()) for _, _, _, i in rows)
     totals: Counter = Counter()
-    for space, nvmas, counts in rows:
+    impossible_total = 0
+    for _, _, counts, impossible in rows:
         totals.update(counts)
-        table.add_row(str(space.pid), Text(space.comm), str(nvmas),
-                      *(str(counts[k]) for k in kinds))
-    console.print(table)
-    console.print(
-        f"{len(rows)} address spaces; "
-        + ", ".join(f"{k.value} {totals[k]}" for k in kinds if totals[k])
-    )
+        impossible_total += sum(impossible.values())
+    title = "Leaf entries per process"
+    base = [("PID", ">"), ("COMM", "<"), ("VMAS", ">")]
+    wide_cols = base + [(k.value.upper(), ">") for k in kinds] + (
+        [("IMPOSSIBLE", ">")] if any_impossible else [])
+    wide_rows = []
+    compact_rows = []
+    for space, nvmas, counts, impossible in rows:
+        n = sum(impossible.values())
+        style = "bold" if n else None
+        head = [str(space.pid), space.comm, str(nvmas)]
+        wide_rows.append((head + [str(counts[k]) for k in kinds]
+                          + ([str(n)] if any_impossible else []), "", style))
+        compact_rows.append((head, _counts_text(kinds, counts, n).plain, style))
+    if _grid_width(wide_cols, wide_rows) <= console.width:
+        _grid(console, title, wide_cols, wide_rows, "")
+    else:
+        _grid(console, title, base, compact_rows, "COUNTS")
+    out = _Lines(console)
+    for line in _wrap(f"{len(rows)} address spaces: "
+                      + _counts_text(kinds, totals, impossible_total).plain, console.width):
+        out.add(line)
+    out.flush()
 
 
 def _vma_flags_text(flags: int) -> str:
@@ -104,22 +253,34 @@ def _vma_flags_text(flags: int) -> str:
 
 
 def render_vmas(console: Console, space: AddressSpace,
-                rows: Sequence[Tuple[Vma, Counter]]) -> None:
-    """One row per VMA: its range, flags, file and counts per kind."""
-    kinds = _kind_columns(c for _, c in rows)
-    table = Table(title=f"VMAs of PID {space.pid} ({space.comm})", title_justify="left",
-                  box=None, header_style="bold")
-    _addr_column(table, "START")
-    _addr_column(table, "END")
-    table.add_column("FLAGS", no_wrap=True)
-    for k in kinds:
-        table.add_column(k.value.upper(), justify="right", no_wrap=True)
-    table.add_column("FILE", overflow="fold")
-    for vma, counts in rows:
-        table.add_row(f"{vma.start:#x}", f"{vma.end:#x}",
-                      _vma_flags_text(vma.flags) + (" hugetlb" if vma.hugetlb else ""),
-                      *(str(counts[k]) for k in kinds), Text(vma.file or ""))
-    console.print(table)
+                rows: Sequence[Tuple[Vma, Counter, Counter]]) -> None:
+    """
+    One row per VMA: its range, flags, counts per kind and name (its file,
+    or ``[heap]``, ``[stack]``...). When the kind columns do not fit the
+    console, kind=count pairs go before the name.
+    """
+    kinds = _kind_columns(c for _, c, _ in rows)
+    any_impossible = any(sum(i.values()) for _, _, i in rows)
+    title = f"VMAs of PID {space.pid} ({space.comm})"
+    base = [("START", ">"), ("END", ">"), ("FLAGS", "<")]
+    wide_cols = base + [(k.value.upper(), ">") for k in kinds] + (
+        [("IMPOSSIBLE", ">")] if any_impossible else [])
+    wide_rows = []
+    compact_rows = []
+    for vma, counts, impossible in rows:
+        n = sum(impossible.values())
+        style = "bold" if n else None
+        head = [f"{vma.start:#x}", f"{vma.end:#x}",
+                _vma_flags_text(vma.flags) + (" hugetlb" if vma.hugetlb else "")]
+        name = vma.name or ""
+        wide_rows.append((head + [str(counts[k]) for k in kinds]
+                          + ([str(n)] if any_impossible else []), name, style))
+        compact_rows.append((head, (_counts_text(kinds, counts, n).plain + "  " + name).strip(),
+                             style))
+    if _grid_width(wide_cols, wide_rows) + _MIN_DETAILS_W <= console.width:
+        _grid(console, title, wide_cols, wide_rows, "NAME")
+    else:
+        _grid(console, title, base, compact_rows, "COUNTS  NAME")
 
 
 def _details(e: Enriched) -> str:
@@ -134,7 +295,8 @@ def _details(e: Enriched) -> str:
     elif entry.pfn is not None:
         parts.append(f"pfn {entry.pfn:#x}")
     if entry.protnone:
-        parts.append(f"protnone ({entry.protnone_reason})")
+        parts.append(f"protnone ({entry.protnone_reason})" if entry.protnone_reason
+                     else "protnone")
     if entry.marker:
         parts.append("marker " + ",".join(entry.marker))
     if entry.mig_young:
@@ -160,22 +322,46 @@ def _details(e: Enriched) -> str:
 
 
 def render_entries(console: Console, space: AddressSpace, entries: Iterable[Enriched]) -> int:
-    """List leaf entries; return how many were listed."""
-    table = Table(title=f"Leaf entries of PID {space.pid} ({space.comm})",
-                  title_justify="left", box=None, header_style="bold")
-    _addr_column(table, "ADDRESS")
-    table.add_column("LEVEL", no_wrap=True)
-    table.add_column("KIND", no_wrap=True)
-    _addr_column(table, "RAW")
-    table.add_column("DETAILS", overflow="fold")
-    n = 0
+    """
+    List leaf entries as they come (the first rows at once, in bounded
+    memory, however many entries there are); return how many were listed.
+    Impossible entries are marked ``!`` with the reason first in DETAILS.
+    Nothing is ever cut: DETAILS wraps under its column, or on narrow
+    consoles goes on indented lines of its own.
+    """
+    out = _Lines(console)
+    width = console.width
+    details_w = width - _FIXED_W
+    narrow = details_w < _MIN_DETAILS_W
+    out.add(f"Leaf entries of PID {space.pid} ({space.comm})", "bold")
+    head = _GAP.join((" " * _MARK_W, "ADDRESS".rjust(_ADDR_W), "LEVEL".ljust(_LEVEL_W),
+                      "KIND".ljust(_KIND_W), "RAW".rjust(_ADDR_W)))
+    out.add(head + (_GAP + "DETAILS" if not narrow else ""), "bold")
+    n = impossible = 0
+    indent = " " * (_FIXED_W if not narrow else 4)
     for e in entries:
         entry = e.entry
-        table.add_row(f"{entry.addr:#x}", entry.level, entry.kind.value,
-                      f"{entry.raw:#018x}", Text(_details(e)))
+        details = _details(e)
+        if e.anomalies:
+            impossible += 1
+            details = _anomaly_text(e.anomalies) + ("; " + details if details else "")
+        row = _GAP.join(("!" if e.anomalies else " ", f"{entry.addr:#x}".rjust(_ADDR_W),
+                         entry.level.ljust(_LEVEL_W), entry.kind.value.ljust(_KIND_W),
+                         f"{entry.raw:#018x}"))
+        style = "bold" if e.anomalies else None
+        if narrow:
+            out.add(row.rstrip(), style)
+            if details:
+                for line in _wrap(details, max(width - len(indent), 20)):
+                    out.add(indent + line, style)
+        else:
+            lines = _wrap(details, details_w) if details else [""]
+            out.add((row + _GAP + lines[0]).rstrip(), style)
+            for line in lines[1:]:
+                out.add(indent + line, style)
         n += 1
-    console.print(table)
-    console.print(f"{n} entries")
+    out.add(f"{n} entries" + (f"; {impossible} IMPOSSIBLE (marked !)" if impossible else ""))
+    out.flush()
     return n
 
 
@@ -186,31 +372,55 @@ def render_decode(console: Console, value: int, entries: Sequence[Tuple[str, Enr
     table.add_column("KIND", no_wrap=True)
     table.add_column("DETAILS", overflow="fold")
     for label, e in entries:
-        table.add_row(label, e.entry.kind.value, Text(_details(e)))
+        details = "; ".join(filter(None, (_anomaly_text(e.anomalies), _details(e))))
+        table.add_row(label, e.entry.kind.value, Text(details),
+                      style="bold" if e.anomalies else None)
     console.print(table)
 
 
 def render_addr(console: Console, space: AddressSpace, addr: int,
                 path: Sequence[Tuple[str, int, int, Optional[str]]],
-                leaf: Optional[Enriched], vma: Optional[Vma]) -> None:
-    """Show the entry at every level on the way to *addr* and its leaf."""
+                leaf: Optional[Enriched], vma: Optional[Vma], layout: Any) -> None:
+    """
+    Show the entry at every level on the way to *addr* (with its bits, as
+    the architecture names them) and its leaf: decoded, the physical
+    address of the byte for a present page and the folio behind it.
+    """
     console.print(Text(f"PID {space.pid} ({space.comm}) address {addr:#x}"))
     if vma is None:
         console.print("not inside any VMA")
     else:
         console.print(Text(f"VMA {vma.start:#x}-{vma.end:#x} {_vma_flags_text(vma.flags)} "
-                           f"{vma.file or '(anonymous)'}"))
+                           f"{vma.name or '(anonymous)'}"))
     table = Table(box=None, header_style="bold")
     table.add_column("LEVEL", no_wrap=True)
-    _addr_column(table, "ENTRY ADDRESS")
+    _addr_column(table, "ENTRY (PHYS)")
     _addr_column(table, "VALUE")
-    table.add_column("", overflow="fold")
+    table.add_column("ROLE", no_wrap=True)
+    table.add_column("BITS", overflow="fold")
     for level, entry_phys, value, what in path:
-        table.add_row(level, f"{entry_phys:#x} (phys)", f"{value:#018x}", what or "")
+        present = what in ("table", "leaf") and (
+            level == "pte" and layout.pte_present(value)
+            or level != "pte" and layout.pmd_present(value))
+        bits = " ".join(layout.entry_bit_names(value, level)) if present else ""
+        table.add_row(level, f"{entry_phys:#x}", f"{value:#018x}", what or "", bits)
     console.print(table)
-    if leaf is not None:
-        console.print(Text(f"leaf: {leaf.entry.level} {leaf.entry.kind.value} "
-                           f"at {leaf.entry.addr:#x} size {leaf.entry.size:#x}: {_details(leaf)}"))
+    if leaf is None:
+        return
+    entry = leaf.entry
+    console.print(Text(f"leaf: {entry.level} {entry.kind.value} at {entry.addr:#x} "
+                       f"size {entry.size:#x}: {_details(leaf)}"))
+    for a in leaf.anomalies:
+        console.print(Text(f"IMPOSSIBLE ({a.what}): {a.detail}", style="bold"))
+    if entry.kind == Kind.PRESENT and entry.pfn is not None:
+        phys = (entry.pfn << 12) + (addr - entry.addr)
+        console.print(Text(f"physical address: {phys:#x} (pfn {phys >> 12:#x} offset "
+                           f"{phys & 0xfff:#x})"))
+    f = leaf.folio
+    if f is not None and not f.error:
+        console.print(Text(
+            f"folio {f.folio:#x} pfn {f.folio_pfn:#x} order {f.order}; page {f.page:#x}; "
+            f"refcount {f.refcount}; mapcount {f.mapcount}; flags {','.join(f.flags) or '-'}"))
 
 
 def entry_json(space: AddressSpace, e: Enriched) -> Dict[str, Any]:
@@ -222,13 +432,16 @@ def entry_json(space: AddressSpace, e: Enriched) -> Dict[str, Any]:
         "pid": space.pid,
         "comm": space.comm,
         "addr": entry.addr,
+        "addr_hex": f"{entry.addr:#x}",
         "size": entry.size,
         "level": entry.level,
         "raw": entry.raw,
         "raw_hex": f"{entry.raw:#018x}",
         "kind": entry.kind.value,
         "vma_start": vma.start if vma else None,
+        "vma_start_hex": f"{vma.start:#x}" if vma else None,
         "vma_end": vma.end if vma else None,
+        "vma_end_hex": f"{vma.end:#x}" if vma else None,
         "vma_flags": vma.flags if vma else None,
         "vma_file": vma.file if vma else None,
     }
@@ -249,6 +462,7 @@ def entry_json(space: AddressSpace, e: Enriched) -> Dict[str, Any]:
         out["pfn"] = entry.pfn
         f = e.folio
         out["folio"] = f.folio if f and not f.error else None
+        out["folio_hex"] = f"{f.folio:#x}" if f and not f.error else None
         out["folio_order"] = f.order if f and not f.error else None
         out["folio_locked"] = f.locked if f and not f.error else None
         if f and f.error:
@@ -264,6 +478,7 @@ def entry_json(space: AddressSpace, e: Enriched) -> Dict[str, Any]:
         out["writable"] = entry.writable
     if entry.note:
         out["note"] = entry.note
+    out["anomalies"] = [{"what": a.what, "detail": a.detail} for a in e.anomalies]
     return out
 
 
@@ -277,56 +492,56 @@ def _task_text(t: Any) -> str:
     return f"{t.pid} ({t.comm}, {t.state})"
 
 
-def render_leaks(console: Console, report: Any) -> None:
-    """The migration-entry triage report: summary first, then each folio."""
+def unreadable_what(reason: str) -> str:
+    """What an unreadable range of the triage report is about: ``page
+    tables``, ``struct pages``, ``swap devices`` or ``address spaces``."""
+    if "memory map" in reason:
+        return "struct pages"
+    if reason.startswith("swap device"):
+        return "swap devices"
+    if reason.startswith("mm:"):
+        return "address spaces"
+    return "page tables"
+
+
+def render_leaks(console: Console, report: Any, verbose: bool = False) -> None:
+    """
+    The migration-entry triage report: summary first, then every finding
+    in full. What is healthy (folios in flight, counters that agree) is
+    counted, and listed only with *verbose*.
+    """
     verdicts = Counter(f.verdict for f in report.folios)
     console.print(Text("Migration-entry triage", style="bold"))
-    console.print(
+    console.print(Text(
         f"scanned {report.address_spaces} address spaces, {report.entries} leaf entries; "
         f"{len(report.folios)} folios under migration entries: "
         f"{verdicts['leaked']} leaked, {verdicts['stuck']} stuck, "
         f"{verdicts['in-flight']} in flight; {len(report.anomalies)} anomalies; "
         f"{sum(c.ok is False for c in report.counters)} counter mismatches; "
         f"{len(report.waiters)} tasks in the migration wait path"
-    )
+    ))
     if report.unreadable:
-        console.print(Text(f"INCOMPLETE: {len(report.unreadable)} page-table ranges could not "
-                           "be read", style="bold"))
+        what = Counter(unreadable_what(u[4]) for u in report.unreadable)
+        console.print(Text("INCOMPLETE: could not read " + ", ".join(
+            f"{n} ranges of {w}" if w != "swap devices" else f"{n} swap device reads"
+            for w, n in sorted(what.items())), style="bold"))
     if not report.findings:
         console.print("no findings" + (" (in-flight migrations are not findings)"
                                        if verdicts["in-flight"] else ""))
+    hidden = 0
     for f in report.folios:
-        info = f.folio
-        kind = "anon" if f.anon else "file" if f.anon is not None else "?"
+        if f.verdict == "in-flight" and not verbose:
+            hidden += 1
+            continue
+        _render_folio(console, f)
+    if hidden:
         console.print()
-        console.print(Text(f"{f.verdict.upper()}: folio {info.folio:#x} pfn {info.folio_pfn:#x} "
-                           f"order {info.order} {kind}", style="bold"))
-        console.print(Text(
-            f"  {'locked' if info.locked else 'NOT locked'}; PG_waiters "
-            f"{'set' if info.waiters else 'clear'}; refcount {info.refcount}; mapcount "
-            f"{info.mapcount}; mapping {f.mapping:#x} index "
-            f"{'?' if f.index is None else hex(f.index)}; flags {','.join(info.flags)}"))
-        for p in f.identity_problems:
-            console.print(Text(f"  identity: {p}"))
-        table = Table(box=None, header_style="bold", padding=(0, 1))
-        table.add_column("PID", justify="right", no_wrap=True)
-        table.add_column("COMM", no_wrap=True)
-        _addr_column(table, "MM")
-        _addr_column(table, "ADDRESS")
-        table.add_column("LEVEL", no_wrap=True)
-        table.add_column("KIND", no_wrap=True)
-        _addr_column(table, "PFN")
-        _addr_column(table, "RAW")
-        for h in f.holders:
-            table.add_row(str(h.pid), Text(h.comm), f"{h.mm:#x}", f"{h.addr:#x}", h.level,
-                          h.kind, f"{h.pfn:#x}", f"{h.raw:#018x}")
-        console.print(table)
-        if f.migrators:
-            console.print(Text("  migrating: " + ", ".join(_task_text(t) for t in f.migrators)))
-        elif f.verdict != "leaked":
-            console.print("  no task is migrating this folio")
-        for w in f.waiters:
-            console.print(Text(f"  waiter: {_task_text(w.task)} in {w.function}"))
+        migrators = Counter(_task_text(t) for f in report.folios if f.verdict == "in-flight"
+                            for t in f.migrators)
+        console.print(Text(f"{hidden} folios in flight (each locked, with its migrating task: "
+                           + ", ".join(f"{t} x{n}" for t, n in migrators.most_common(5))
+                           + ("..." if len(migrators) > 5 else "")
+                           + "); --verbose lists them"))
     unlinked = [w for w in report.waiters
                 if w.folio is None or all(w.folio != f.folio.folio for f in report.folios)]
     if unlinked:
@@ -349,17 +564,57 @@ def render_leaks(console: Console, report: Any) -> None:
                           "" if a.addr is None else f"{a.addr:#x}", a.level or "",
                           "" if a.raw is None else f"{a.raw:#018x}", Text(a.detail))
         console.print(table)
+    shown = [c for c in report.counters if verbose or c.ok is not True]
+    ok = sum(c.ok is True for c in report.counters)
     console.print()
-    table = Table(title="Counters", title_justify="left", box=None, header_style="bold")
-    table.add_column("COUNTER", no_wrap=True)
-    table.add_column("KERNEL", justify="right")
-    table.add_column("PAGE TABLES", justify="right")
-    table.add_column("", no_wrap=True)
-    table.add_column("NOTE", overflow="fold")
-    for c in report.counters:
-        table.add_row(Text(c.what), str(c.counter), str(c.found),
-                      "-" if c.ok is None else "ok" if c.ok else "MISMATCH", Text(c.note))
+    if shown:
+        table = Table(title="Counters", title_justify="left", box=None, header_style="bold")
+        table.add_column("COUNTER", no_wrap=True)
+        table.add_column("KERNEL", justify="right", no_wrap=True)
+        table.add_column("PAGE TABLES", justify="right", no_wrap=True)
+        table.add_column("", no_wrap=True)
+        table.add_column("NOTE", overflow="fold")
+        for c in shown:
+            table.add_row(Text(c.what), str(c.counter), str(c.found),
+                          "-" if c.ok is None else "ok" if c.ok else "MISMATCH", Text(c.note))
+        console.print(table)
+    if ok and not verbose:
+        console.print(Text(f"{ok} counters (MM_SWAPENTS per address space, swap devices' "
+                           "in-use slots) agree with the page tables; --verbose lists them"))
+
+
+def _render_folio(console: Console, f: Any) -> None:
+    info = f.folio
+    kind = "anon" if f.anon else "file" if f.anon is not None else "?"
+    console.print()
+    console.print(Text(f"{f.verdict.upper()}: folio {info.folio:#x} pfn {info.folio_pfn:#x} "
+                       f"order {info.order} {kind}", style="bold"))
+    console.print(Text(
+        f"  {'locked' if info.locked else 'NOT locked'}; PG_waiters "
+        f"{'set' if info.waiters else 'clear'}; refcount {info.refcount}; mapcount "
+        f"{info.mapcount}; mapping {f.mapping:#x} index "
+        f"{'?' if f.index is None else hex(f.index)}; flags {','.join(info.flags)}"))
+    for p in f.identity_problems:
+        console.print(Text(f"  identity: {p}"))
+    table = Table(box=None, header_style="bold", padding=(0, 1))
+    table.add_column("PID", justify="right", no_wrap=True)
+    table.add_column("COMM", no_wrap=True)
+    _addr_column(table, "MM")
+    _addr_column(table, "ADDRESS")
+    table.add_column("LEVEL", no_wrap=True)
+    table.add_column("KIND", no_wrap=True)
+    _addr_column(table, "PFN")
+    _addr_column(table, "RAW")
+    for h in f.holders:
+        table.add_row(str(h.pid), Text(h.comm), f"{h.mm:#x}", f"{h.addr:#x}", h.level,
+                      h.kind, f"{h.pfn:#x}", f"{h.raw:#018x}")
     console.print(table)
+    if f.migrators:
+        console.print(Text("  migrating: " + ", ".join(_task_text(t) for t in f.migrators)))
+    elif f.verdict != "leaked":
+        console.print("  no task is migrating this folio")
+    for w in f.waiters:
+        console.print(Text(f"  waiter: {_task_text(w.task)} in {w.function}"))
 
 
 def leaks_json(report: Any, status: int) -> Dict[str, Any]:
@@ -367,7 +622,8 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
     verdicts = Counter(f.verdict for f in report.folios)
 
     def task(t: Any) -> Dict[str, Any]:
-        return {"pid": t.pid, "comm": t.comm, "state": t.state, "task": t.address}
+        return {"pid": t.pid, "comm": t.comm, "state": t.state, "task": t.address,
+                "task_hex": f"{t.address:#x}"}
 
     return {
         "schema": JSON_SCHEMA_VERSION,
@@ -389,6 +645,7 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
             {
                 "verdict": f.verdict,
                 "folio": f.folio.folio,
+                "folio_hex": f"{f.folio.folio:#x}",
                 "pfn": f.folio.folio_pfn,
                 "order": f.folio.order,
                 "flags": list(f.folio.flags),
@@ -398,10 +655,12 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
                 "mapcount": f.folio.mapcount,
                 "anon": f.anon,
                 "mapping": f.mapping,
+                "mapping_hex": f"{f.mapping:#x}",
                 "index": f.index,
                 "identity_problems": list(f.identity_problems),
                 "holders": [
-                    {"pid": h.pid, "comm": h.comm, "mm": h.mm, "addr": h.addr, "level": h.level,
+                    {"pid": h.pid, "comm": h.comm, "mm": h.mm, "mm_hex": f"{h.mm:#x}",
+                     "addr": h.addr, "addr_hex": f"{h.addr:#x}", "level": h.level,
                      "kind": h.kind, "pfn": h.pfn, "raw": h.raw, "raw_hex": f"{h.raw:#018x}"}
                     for h in f.holders
                 ],
@@ -411,12 +670,15 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
             for f in report.folios
         ],
         "waiters": [
-            {**task(w.task), "function": w.function, "folio": w.folio, "how": w.how}
+            {**task(w.task), "function": w.function, "folio": w.folio,
+             "folio_hex": None if w.folio is None else f"{w.folio:#x}", "how": w.how}
             for w in report.waiters
         ],
         "anomalies": [
             {"what": a.what, "detail": a.detail, "pid": a.pid, "comm": a.comm, "addr": a.addr,
-             "level": a.level, "raw": a.raw}
+             "addr_hex": None if a.addr is None else f"{a.addr:#x}",
+             "level": a.level, "raw": a.raw,
+             "raw_hex": None if a.raw is None else f"{a.raw:#018x}"}
             for a in report.anomalies
         ],
         "counters": [
@@ -425,7 +687,8 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
             for c in report.counters
         ],
         "unreadable": [
-            {"pid": pid, "comm": comm, "start": start, "end": end, "reason": reason}
+            {"pid": pid, "comm": comm, "start": start, "end": end,
+             "what": unreadable_what(reason), "reason": reason}
             for pid, comm, start, end, reason in report.unreadable
         ],
         "wait_functions": list(report.wait_functions),
@@ -475,6 +738,9 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
         protnone_reason,
     )
 
+    from drgn_softleaf.checks import get_memory_map
+
+    memmap = get_memory_map(space.mm.prog_)
     head = json.dumps({"schema": JSON_SCHEMA_VERSION, "pid": space.pid, "comm": space.comm},
                       separators=(",", ":"))[:-1]
     want_present = kinds is None or Kind.PRESENT in kinds
@@ -487,39 +753,47 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
             continue
         batch = classify_pte_batch(target, item)
         vma = batch.vma
-        tail = json.dumps({"vma_start": vma.start, "vma_end": vma.end, "vma_flags": vma.flags,
-                           "vma_file": vma.file}, separators=(",", ":"))[1:-1]
+        tail = json.dumps({"vma_start": vma.start, "vma_start_hex": f"{vma.start:#x}",
+                           "vma_end": vma.end, "vma_end_hex": f"{vma.end:#x}",
+                           "vma_flags": vma.flags, "vma_file": vma.file},
+                          separators=(",", ":"))[1:-1]
         reason = json.dumps(protnone_reason(vma) or "")
         vec = target.layout.vector()
         np = _numpy()
         present = batch.codes == present_code()
         protnone = vec.pte_protnone(batch.raws) & present
+        pfns = vec.pte_pfn(batch.raws, target.physical_mask)
+        # Present entries that check_present_pfn() may call impossible go
+        # the slow way, which says why.
+        suspect = present & memmap.pfns_without_memmap(pfns) & (
+            (batch.raws & np.uint64(target.layout.special_mask)) == 0)
+        if vma.kernel or vma.pfnmap:
+            suspect[:] = False
         # %-templates, applied by map() over whole columns: the per-line
         # work is one C-level format.
-        stem = (head.replace("%", "%%") + ',"addr":%d,"size":4096,"level":"pte","raw":%d,'
-                '"raw_hex":"%#018x","kind":"present",' + tail.replace("%", "%%")
-                + ',"pfn":%d,')
-        plain = stem + '"protnone":false}\n'
-        if want_present and present.all() and not protnone.any():
+        stem = (head.replace("%", "%%") + ',"addr":%d,"addr_hex":"%#x","size":4096,'
+                '"level":"pte","raw":%d,"raw_hex":"%#018x","kind":"present",'
+                + tail.replace("%", "%%") + ',"pfn":%d,')
+        plain = stem + '"protnone":false,"anomalies":[]}\n'
+        if want_present and present.all() and not protnone.any() and not suspect.any():
             # The common case, a batch of ordinary present PTEs: one pass.
             rl = batch.raws.tolist()
-            write("".join(map(plain.__mod__, zip(
-                batch.addrs.tolist(), rl, rl,
-                vec.pte_pfn(batch.raws, target.physical_mask).tolist()))))
+            al = batch.addrs.tolist()
+            write("".join(map(plain.__mod__, zip(al, al, rl, rl, pfns.tolist()))))
             continue
         lines = np.empty(len(batch.raws), dtype=object)
         if want_present and present.any():
-            for mask, template in ((present & ~protnone, plain),
-                                   (protnone, stem + '"protnone":true,"protnone_reason":'
-                                    + reason.replace("%", "%%") + "}\n")):
+            for mask, template in ((present & ~protnone & ~suspect, plain),
+                                   (protnone & ~suspect,
+                                    stem + '"protnone":true,"protnone_reason":'
+                                    + reason.replace("%", "%%") + ',"anomalies":[]}\n')):
                 if not mask.any():
                     continue
-                raws = batch.raws[mask]
-                rl = raws.tolist()
-                lines[mask] = list(map(template.__mod__, zip(
-                    batch.addrs[mask].tolist(), rl, rl,
-                    vec.pte_pfn(raws, target.physical_mask).tolist())))
-        for i in np.flatnonzero(~present).tolist():
+                rl = batch.raws[mask].tolist()
+                al = batch.addrs[mask].tolist()
+                lines[mask] = list(map(template.__mod__, zip(al, al, rl, rl,
+                                                             pfns[mask].tolist())))
+        for i in np.flatnonzero(~present | suspect).tolist():
             entry = classify_value(target, int(batch.raws[i]), "pte", vma=vma,
                                    addr=int(batch.addrs[i]))
             if kinds is None or entry.kind in kinds:

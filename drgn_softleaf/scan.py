@@ -27,6 +27,7 @@ from drgn_softleaf.classify import (
     classify_value,
     count_item,
 )
+from drgn_softleaf.checks import EntryAnomaly, ImpossibleCounter, entry_anomalies
 from drgn_softleaf.enrich import Enricher, FolioInfo, SwapInfo
 from drgn_softleaf.target import get_target
 from drgn_softleaf.walk import Vma, WalkItem, mm_pgd_phys, mm_vmas, walk_range
@@ -214,50 +215,71 @@ def classify_raw(prog: Program, value: int, level: str = "pte", *, hugetlb: bool
 
 @dataclass(frozen=True)
 class Enriched:
-    """A leaf entry with its folio or swap slot."""
+    """
+    A leaf entry with its folio or swap slot, and why it is impossible
+    (:mod:`drgn_softleaf.checks`; empty for a possible entry).
+    """
 
     entry: LeafEntry
     folio: Optional[FolioInfo] = None
     swap: Optional[SwapInfo] = None
+    anomalies: Tuple[EntryAnomaly, ...] = ()
 
 
 def enrich_entry(enricher: Enricher, entry: LeafEntry, *, present: bool = False) -> Enriched:
     """
     Join *entry* to its swap slot, or to its folio if it carries a pfn
     (present entries only with *present*: they are the bulk of a scan and
-    their folio is rarely what a question is about).
+    their folio is rarely what a question is about), and check that it is
+    possible.
     """
+    folio = swap = None
     if entry.kind == Kind.SWAP:
         assert entry.swap_type is not None and entry.swap_offset is not None
-        return Enriched(entry, swap=enricher.swap(entry.swap_type, entry.swap_offset))
-    if entry.pfn is not None and (present or entry.kind != Kind.PRESENT):
-        return Enriched(entry, folio=enricher.folio(entry.pfn))
-    return Enriched(entry)
+        swap = enricher.swap(entry.swap_type, entry.swap_offset)
+    elif entry.pfn is not None and (present or entry.kind != Kind.PRESENT):
+        folio = enricher.folio(entry.pfn)
+    return Enriched(entry, folio, swap, entry_anomalies(enricher.prog, entry, swap))
 
 
 def vma_counts(
-    space: AddressSpace, *, start: Optional[int] = None, end: Optional[int] = None
+    space: AddressSpace, *, start: Optional[int] = None, end: Optional[int] = None,
+    impossible: Optional[Dict[int, ImpossibleCounter]] = None,
 ) -> List[Tuple[Vma, Counter]]:
-    """Count leaf entries per kind for each VMA of *space*."""
-    target = get_target(space.mm.prog_)
+    """
+    Count leaf entries per kind for each VMA of *space*.
+
+    :param impossible: If given, filled with an
+        :class:`~drgn_softleaf.checks.ImpossibleCounter` per VMA start.
+    """
+    prog = space.mm.prog_
+    target = get_target(prog)
     vmas, walk = walk_address_space(space, start=start, end=end)
     counts: Dict[int, Counter] = {v.start: Counter() for v in vmas}
+    if impossible is not None:
+        impossible.update((v.start, ImpossibleCounter(prog)) for v in vmas)
     for item in batch_items(walk):
         vma = item[0].vma if isinstance(item, list) else item.vma
         assert vma is not None
-        count_item(target, item, counts[vma.start])
+        count_item(target, item, counts[vma.start],
+                   None if impossible is None else impossible[vma.start])
     return [(v, counts[v.start]) for v in vmas]
 
 
-def space_counts(space: AddressSpace, vmas: Optional[Sequence[Vma]] = None) -> Counter:
-    """Count leaf entries per kind over all of *space* (*vmas*: its VMAs,
-    if already read)."""
+def space_counts(space: AddressSpace, vmas: Optional[Sequence[Vma]] = None,
+                 impossible: Optional[ImpossibleCounter] = None) -> Counter:
+    """
+    Count leaf entries per kind over all of *space* (*vmas*: its VMAs,
+    if already read).
+
+    :param impossible: If given, also counts the impossible entries.
+    """
     target = get_target(space.mm.prog_)
     _, walk = walk_address_space(space, vmas=vmas)
     counts: Counter = Counter()
     # Counting does not depend on the VMA at PTE level: batch across VMAs.
     for item in batch_items(walk, max_tables=1024, by_vma=False):
-        count_item(target, item, counts)
+        count_item(target, item, counts, impossible)
     return counts
 
 

@@ -384,11 +384,6 @@ def _vma_gaps(vmas: Sequence[Vma], task_size: int) -> List[Vma]:
     return gaps
 
 
-def _task_size(prog: Program, levels: int) -> int:
-    # TASK_SIZE_MAX on x86-64: 2^47 or 2^56 less a guard page.
-    return (1 << (56 if levels == 5 else 47)) - 4096
-
-
 def scan_leaks(
     prog: Program,
     progress: Optional[Callable[[int, int], None]] = None,
@@ -406,7 +401,7 @@ def scan_leaks(
     collector = _Collector(prog)
     report = collector.report
     spaces = list(for_each_address_space(prog))
-    task_size = _task_size(prog, target.levels)
+    task_size = target.layout.user_range(target.levels)[1]
     swap_counts: List[Tuple[AddressSpace, int]] = []
     for i, space in enumerate(spaces):
         report.address_spaces += 1

@@ -57,10 +57,28 @@ class Vma:
     # A range of the kernel's own page tables (init_mm), not a VMA: there,
     # non-present entries are not softleaf entries.
     kernel: bool = False
+    # VM_PFNMAP, VM_MIXEDMAP or VM_IO: may map raw pfns without a memory map.
+    pfnmap: bool = False
+    prog: Optional[Program] = field(default=None, compare=False, repr=False)
 
     @cached_property
     def file(self) -> Optional[str]:
         return _file_path(self.vm_file)
+
+    @cached_property
+    def name(self) -> Optional[str]:
+        """What /proc/PID/maps calls the VMA (drgn's ``vma_name()``): its
+        file, or ``[heap]``, ``[stack]``, ``[vdso]``, ``[anon:NAME]``...;
+        ``None`` for plain anonymous memory."""
+        if self.prog is None or self.kernel or not self.address:
+            return None
+        from drgn.helpers.linux.mm import vma_name
+
+        try:
+            name = vma_name(Object(self.prog, "struct vm_area_struct *", self.address))
+        except (FaultError, LookupError, ValueError, AttributeError):
+            return None
+        return name.decode(errors="replace") or None
 
 
 @dataclass(frozen=True)
@@ -182,6 +200,8 @@ def mm_vmas(mm: Object) -> List[Vma]:
     # VM_UFFD_RWP exists since 7.x; no bit otherwise.
     rwp_bit = _vm_flag_bit(prog, "UFFD_RWP", -1)
     rwp = 1 << rwp_bit if rwp_bit >= 0 else 0
+    pfnmap = (1 << _vm_flag_bit(prog, "PFNMAP", 10)) | (1 << _vm_flag_bit(prog, "IO", 14)) | (
+        1 << _vm_flag_bit(prog, "MIXEDMAP", 28))
     size, o_start, o_end, o_flags, o_file = _vma_layout(prog)
     file_type = prog.type("struct file *")
     read = prog.read
@@ -202,6 +222,8 @@ def mm_vmas(mm: Object) -> List[Vma]:
                 hugetlb=bool(flags & hugetlb),
                 accessible=bool(flags & access),
                 uffd_rwp=bool(flags & rwp),
+                pfnmap=bool(flags & pfnmap),
+                prog=prog,
             )
         )
     return out

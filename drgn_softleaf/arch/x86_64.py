@@ -22,6 +22,8 @@ _PAGE_BIT_DIRTY = 6
 _PAGE_BIT_PSE = 7
 _PAGE_BIT_GLOBAL = 8
 _PAGE_BIT_PROTNONE = _PAGE_BIT_GLOBAL
+_PAGE_BIT_SOFTW1 = 9
+_PAGE_BIT_SPECIAL = _PAGE_BIT_SOFTW1
 
 _PAGE_PRESENT = 1 << _PAGE_BIT_PRESENT
 _PAGE_PSE = 1 << _PAGE_BIT_PSE
@@ -75,6 +77,9 @@ class X86_64:
     none_ignore_mask = _PAGE_KNL_ERRATUM_MASK
     table_present_mask = _PAGE_PRESENT
     huge_mask = _PAGE_PSE
+    # pte_special(): a mapping that has no struct page to refcount (raw
+    # pfns, the zero page), which vm_normal_page() does not look up.
+    special_mask = 1 << _PAGE_BIT_SPECIAL
 
     def level_shifts(self, levels: int) -> Tuple[Tuple[str, int], ...]:
         """
@@ -97,6 +102,12 @@ class X86_64:
         paging levels (canonical addresses, Documentation/arch/x86/x86_64/mm.rst)."""
         start = 0xFF00000000000000 if levels == 5 else 0xFFFF800000000000
         return start, 1 << 64
+
+    @staticmethod
+    def user_range(levels: int) -> Tuple[int, int]:
+        """The user half of the address space (start, end): ``TASK_SIZE_MAX``
+        (arch/x86/include/asm/page_64.h), 2^47 or 2^56 less a guard page."""
+        return 0, (1 << (56 if levels == 5 else 47)) - 4096
 
     @staticmethod
     def physical_mask(sme_mask: int = 0) -> int:
@@ -149,6 +160,40 @@ class X86_64:
     def table_present(entry: int) -> bool:
         """Whether a PGD/P4D/PUD/PMD entry points to a lower table."""
         return bool(entry & _PAGE_PRESENT) and not entry & _PAGE_PSE
+
+    # -- bits, for people ----------------------------------------------------
+
+    # (bit, name) of a present entry: arch/x86/include/asm/pgtable_types.h.
+    # Bits 7 and 12 mean PAT/PSE/PAT_LARGE by level; 57 and 58 changed
+    # meaning over time (devmap, saved-dirty) and are shown by number.
+    _BIT_NAMES = ((1, "rw"), (2, "user"), (3, "pwt"), (4, "pcd"), (5, "accessed"),
+                  (6, "dirty"), (8, "global"), (9, "special"), (10, "uffd"),
+                  (11, "soft_dirty"), (57, "bit57"), (58, "bit58"), (63, "nx"))
+
+    def entry_bit_names(self, value: int, level: str) -> Tuple[str, ...]:
+        """
+        Names of the bits set in a present entry (or a table entry) at
+        *level*, as pgtable_types.h names them; for a PROT_NONE entry,
+        ``protnone`` instead of ``present``/``global``.
+        """
+        names = []
+        if value & _PAGE_PRESENT:
+            names.append("present")
+        elif value & _PAGE_PROTNONE:
+            names.append("protnone")
+        for bit, name in self._BIT_NAMES:
+            if bit == _PAGE_BIT_GLOBAL and not value & _PAGE_PRESENT:
+                continue
+            if value >> bit & 1:
+                names.append(name)
+        if value >> 7 & 1:
+            names.append("pat" if level == "pte" else "pse")
+        if level != "pte" and value & _PAGE_PSE and value >> 12 & 1:
+            names.append("pat_large")
+        pkey = (value >> 59) & 0xF
+        if pkey:
+            names.append(f"pkey={pkey}")
+        return tuple(names)
 
     # -- pfns ----------------------------------------------------------------
 

@@ -1,0 +1,338 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""
+Impossible entries
+------------------
+
+The checks every listing and count applies to a leaf entry: states the
+kernel never creates, each rule one small function that names the kernel
+code it mirrors. They need a little of the kernel's state (the memory map's
+extent, the swap devices), read once per program into a
+:class:`MemoryMap` and an :class:`~drgn_softleaf.enrich.Enricher`; the
+checks themselves never read memory.
+
+A check that cannot decide (the memory map cannot be read, no
+``highest_memmap_pfn`` to compare with) says nothing: an impossible entry is
+only reported on evidence.
+
+>>> checker = get_checker(prog)
+>>> checker.entry_anomalies(entry, swap_info)
+(EntryAnomaly(what='swap-no-device', detail='swap entry for type 3, ...'),)
+"""
+
+from dataclasses import dataclass
+from typing import Any, List, Optional, Tuple
+
+from drgn import FaultError, Program
+
+from drgn_softleaf.classify import Kind, LeafEntry
+from drgn_softleaf.enrich import SwapInfo
+from drgn_softleaf.target import get_target
+
+__all__ = (
+    "EntryAnomaly",
+    "ImpossibleCounter",
+    "MemoryMap",
+    "check_invalid",
+    "check_pfn_memmap",
+    "check_present_pfn",
+    "check_swap_slot",
+    "entry_anomalies",
+    "get_memory_map",
+    "pfn_valid",
+)
+
+_CACHE_KEY = "drgn_softleaf.memory_map"
+
+
+@dataclass(frozen=True)
+class EntryAnomaly:
+    """
+    Why one leaf entry is impossible.
+
+    :ivar what: A short name (``no-memmap``, ``pfn-beyond-memmap``,
+        ``swap-no-device``, ``swap-past-end``, ``invalid``), the same names
+        the ``leaks`` report uses.
+    :ivar detail: One line for people.
+    """
+
+    what: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class MemoryMap:
+    """
+    The extent of the memory map (``struct page`` array), read once.
+
+    :ivar highest_memmap_pfn: ``highest_memmap_pfn`` (mm/memory.c): the
+        highest pfn that has a ``struct page``; ``None`` if unknown.
+    :ivar section_shift: ``SECTION_SIZE_BITS - PAGE_SHIFT``: pfn to section.
+    :ivar valid_sections: Per section number, whether it has a memory map
+        (``valid_section()``), as a NumPy ``bool`` array; ``None`` if the
+        sections cannot be read.
+    :ivar error: Why the memory map could not be read, if it could not.
+    """
+
+    highest_memmap_pfn: Optional[int]
+    section_shift: Optional[int]
+    valid_sections: Any
+    error: Optional[str] = None
+
+    def section_valid(self, pfn: int) -> Optional[bool]:
+        """Whether *pfn*'s section has a memory map; ``None`` if unknown."""
+        if self.valid_sections is None or self.section_shift is None:
+            return None
+        nr = pfn >> self.section_shift
+        return nr < len(self.valid_sections) and bool(self.valid_sections[nr])
+
+    def pfns_without_memmap(self, pfns: Any) -> Any:
+        """
+        The NumPy form of the two memory-map tests of
+        :func:`check_present_pfn` over an array of pfns: ``True`` where the
+        pfn is above ``highest_memmap_pfn`` or in a section without a memory
+        map.
+        """
+        import numpy as np
+
+        bad = np.zeros(len(pfns), dtype=bool)
+        if self.highest_memmap_pfn is not None:
+            bad |= pfns > np.uint64(self.highest_memmap_pfn)
+        if self.valid_sections is not None and self.section_shift is not None:
+            lut = self.valid_sections
+            nr = np.minimum(pfns >> np.uint64(self.section_shift), np.uint64(len(lut) - 1))
+            bad |= ~lut[nr.astype(np.intp)]
+        return bad
+
+
+def get_memory_map(prog: Program) -> MemoryMap:
+    """Return the :class:`MemoryMap` of *prog*, reading it on first use."""
+    try:
+        return prog.cache[_CACHE_KEY]
+    except KeyError:
+        pass
+    mm = _read_memory_map(prog)
+    prog.cache[_CACHE_KEY] = mm
+    return mm
+
+
+def _read_memory_map(prog: Program) -> MemoryMap:
+    import numpy as np
+
+    try:
+        highest: Optional[int] = prog["highest_memmap_pfn"].value_()
+    except (KeyError, FaultError):
+        highest = None
+    from drgn.helpers.linux.mmzone import for_each_present_section, valid_section
+
+    try:
+        shift = (prog["SECTION_SIZE_BITS"] - prog["PAGE_SHIFT"]).value_()
+        valid = [nr for nr, ms in for_each_present_section(prog) if valid_section(ms)]
+    except FaultError as e:
+        return MemoryMap(highest, None, None, error=f"memory sections unreadable: {e}")
+    except (LookupError, ValueError):
+        # Not SPARSEMEM: no sections to check.
+        return MemoryMap(highest, None, None)
+    # One slot past the last valid section stands for every higher section.
+    lut = np.zeros((max(valid) + 2) if valid else 1, dtype=bool)
+    lut[valid] = True
+    return MemoryMap(highest, shift, lut)
+
+
+def pfn_valid(prog: Program, pfn: int) -> Optional[bool]:
+    """
+    The kernel's ``pfn_valid()`` for SPARSEMEM (include/linux/mmzone.h),
+    subsections included; ``None`` if the sections cannot be read (a
+    filtered or truncated dump).
+    """
+    from drgn.helpers.linux.mmzone import early_section, pfn_to_section, valid_section
+
+    try:
+        ms = pfn_to_section(prog, pfn)
+        if not ms or not valid_section(ms):
+            return False
+        if early_section(ms):
+            return True
+        # pfn_section_valid(): the subsection map (2 MiB subsections).
+        shift = get_memory_map(prog).section_shift or 15
+        idx = (pfn & ((1 << shift) - 1)) // 512
+        word = ms.usage.subsection_map[idx // 64].value_()
+        return bool(word & (1 << (idx % 64)))
+    except FaultError:
+        return None
+    except (LookupError, ValueError, IndexError):
+        return False
+
+
+# -- the rules ---------------------------------------------------------------
+
+
+def check_present_pfn(memmap: MemoryMap, special_mask: int,
+                      entry: LeafEntry) -> Optional[EntryAnomaly]:
+    """
+    A present entry of a normal mapping must map a page with a memory map:
+    ``__vm_normal_page()`` (mm/memory.c) reports a non-special entry whose
+    pfn is above ``highest_memmap_pfn`` as a corrupted page-table entry, and
+    returns ``pfn_to_page()`` for any other. Special entries and VMAs that
+    may map raw pfns (VM_PFNMAP, VM_MIXEDMAP, VM_IO) are not judged.
+    """
+    if entry.kind != Kind.PRESENT or entry.pfn is None or entry.raw & special_mask:
+        return None
+    vma = entry.vma
+    if vma is None or vma.kernel or vma.pfnmap:
+        return None
+    pfn = entry.pfn
+    if memmap.highest_memmap_pfn is not None and pfn > memmap.highest_memmap_pfn:
+        return EntryAnomaly("pfn-beyond-memmap",
+                            f"present entry for pfn {pfn:#x}, past the end of the memory map "
+                            f"(highest_memmap_pfn {memmap.highest_memmap_pfn:#x})")
+    if memmap.section_valid(pfn) is False:
+        return EntryAnomaly("no-memmap", f"present entry for pfn {pfn:#x}, which has no "
+                            "memory map")
+    return None
+
+
+def check_pfn_memmap(memmap: MemoryMap, entry: LeafEntry) -> Optional[EntryAnomaly]:
+    """
+    Migration, device and hwpoison entries carry the pfn of a page:
+    ``softleaf_to_page()`` (include/linux/leafops.h) turns it into a
+    ``struct page`` without a check, so the pfn must have a memory map
+    (device-private pfns too: they have ZONE_DEVICE struct pages).
+    """
+    if entry.kind == Kind.PRESENT or not entry.kind.has_pfn or entry.pfn is None:
+        return None
+    if memmap.section_valid(entry.pfn) is False:
+        return EntryAnomaly("no-memmap", f"{entry.kind.value} entry for pfn {entry.pfn:#x}, "
+                            "which has no memory map")
+    return None
+
+
+def check_swap_slot(entry: LeafEntry, swap: Optional[SwapInfo]) -> Optional[EntryAnomaly]:
+    """
+    A swap entry names an active swap device and a slot inside it: the
+    swap-in path (``swap_entry_to_info()``/``get_swap_device()`` in
+    mm/swapfile.c) rejects any other as a bad swap entry.
+    """
+    if entry.kind != Kind.SWAP or swap is None or swap.error:
+        return None
+    if not swap.active:
+        return EntryAnomaly("swap-no-device", f"swap entry for type {entry.swap_type}, which "
+                            "is not an active swap device")
+    if swap.max is not None and entry.swap_offset is not None \
+            and entry.swap_offset >= swap.max:
+        return EntryAnomaly("swap-past-end", f"swap offset {entry.swap_offset:#x} past the "
+                            f"end of {swap.path} ({swap.max} slots)")
+    return None
+
+
+def check_invalid(entry: LeafEntry) -> Optional[EntryAnomaly]:
+    """An entry the kernel's decoders do not accept at its level
+    (:attr:`Kind.INVALID`: see :mod:`drgn_softleaf.classify`)."""
+    if entry.kind != Kind.INVALID:
+        return None
+    return EntryAnomaly("invalid", entry.note or "invalid entry")
+
+
+def entry_anomalies(prog: Program, entry: LeafEntry,
+                    swap: Optional[SwapInfo] = None) -> Tuple[EntryAnomaly, ...]:
+    """Every rule above applied to *entry* (*swap*: its swap slot, for a
+    swap entry)."""
+    memmap = get_memory_map(prog)
+    special = get_target(prog).layout.special_mask
+    found = (
+        check_present_pfn(memmap, special, entry),
+        check_pfn_memmap(memmap, entry),
+        check_swap_slot(entry, swap),
+        check_invalid(entry),
+    )
+    return tuple(a for a in found if a is not None)
+
+
+class ImpossibleCounter:
+    """
+    Counts impossible entries while entries are counted
+    (:func:`drgn_softleaf.classify.count_item`), the rules above applied to
+    whole PTE tables at once: present entries by their pfns, swap entries
+    by their type and offset, the few others one by one.
+
+    :ivar counts: Impossible entries per :attr:`EntryAnomaly.what`.
+    :ivar unreadable: What could not be read to check (swap devices).
+    """
+
+    def __init__(self, prog: Program) -> None:
+        from collections import Counter
+
+        from drgn_softleaf.enrich import Enricher
+
+        self.prog = prog
+        self.target = get_target(prog)
+        self.memmap = get_memory_map(prog)
+        self.enricher = Enricher(prog)
+        self.counts: Counter = Counter()
+        self.unreadable: List[str] = []
+
+    def _add(self, found: Optional[EntryAnomaly]) -> None:
+        if found is not None:
+            self.counts[found.what] += 1
+
+    def entry(self, entry: LeafEntry) -> None:
+        """Check one classified entry."""
+        swap = None
+        if entry.kind == Kind.SWAP:
+            assert entry.swap_type is not None and entry.swap_offset is not None
+            swap = self.enricher.swap(entry.swap_type, entry.swap_offset)
+            if swap.error and swap.error not in self.unreadable:
+                self.unreadable.append(swap.error)
+        for a in entry_anomalies(self.prog, entry, swap):
+            self.counts[a.what] += 1
+
+    def ptes(self, group: Any, values: Any, present: Any, svalues: Any, scodes: Any) -> None:
+        """
+        Check the slots of a group of PTE tables (*values*, all slots in
+        order), given the present mask (``None``: none present) and the
+        non-present, non-none values with their kind codes.
+        """
+        import numpy as np
+
+        from drgn_softleaf.classify import classify_value, kind_code
+
+        target = self.target
+        layout = target.layout
+        vec = layout.vector()
+        if present is not None:
+            normal = present & ((values & np.uint64(layout.special_mask)) == 0)
+            pfns = vec.pte_pfn(values[normal], target.physical_mask)
+            if self.memmap.pfns_without_memmap(pfns).any():
+                # Rare: find the slots, with their VMAs, and judge each.
+                for slots in group:
+                    for i in range(slots.first, slots.stop):
+                        v = slots.values[i]
+                        if layout.pte_present(v):
+                            entry = classify_value(target, v, "pte", vma=slots.vma,
+                                                   addr=slots.base + (i << layout.page_shift))
+                            self._add(check_present_pfn(self.memmap, layout.special_mask,
+                                                        entry))
+        if scodes is None:
+            return
+        self.counts["invalid"] += int(np.count_nonzero(scodes == kind_code(Kind.INVALID)))
+        swap = scodes == kind_code(Kind.SWAP)
+        if swap.any():
+            self._swap(vec.swp_type(svalues[swap]), vec.swp_offset(svalues[swap]))
+        # Migration, device and hwpoison entries are few: one by one.
+        pfn_codes = [kind_code(k) for k in Kind if k.has_pfn and k != Kind.PRESENT]
+        for v in svalues[np.isin(scodes, pfn_codes)].tolist():
+            self._add(check_pfn_memmap(self.memmap, classify_value(target, v, "pte")))
+
+    def _swap(self, types: Any, offsets: Any) -> None:
+        import numpy as np
+
+        for t in np.unique(types).tolist():
+            mine = offsets[types == t]
+            info = self.enricher.swap(t, int(mine[0]))
+            if info.error:
+                if info.error not in self.unreadable:
+                    self.unreadable.append(info.error)
+                continue
+            if not info.active:
+                self.counts["swap-no-device"] += len(mine)
+            elif info.max is not None:
+                self.counts["swap-past-end"] += int(np.count_nonzero(mine >= np.uint64(info.max)))
