@@ -567,7 +567,12 @@ for anomaly in report.anomalies:
     print(anomaly.what, anomaly.detail)
 """)
         return EXIT_OK
-    report = scan_leaks(prog, progress=progress_reporter())
+    progress = progress_reporter()
+    try:
+        report = scan_leaks(prog, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
     if report.findings:
         status = EXIT_FINDINGS
     elif report.incomplete:

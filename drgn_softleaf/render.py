@@ -695,26 +695,35 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
     }
 
 
-def progress_reporter() -> Any:
+class _ProgressBar:
+    """A progress bar on stderr (see :func:`progress_reporter`)."""
+
+    def __init__(self) -> None:
+        from rich.progress import Progress
+
+        self.progress = Progress(console=Console(file=sys.stderr), transient=True)
+        self.task_id: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.task_id is None:
+            self.progress.start()
+            self.task_id = self.progress.add_task("scanning address spaces", total=total)
+        self.progress.update(self.task_id, completed=done)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        """Remove the bar (also when the scan ends early: an error, Ctrl-C)."""
+        self.progress.stop()
+
+
+def progress_reporter() -> Optional[_ProgressBar]:
     """A callback drawing a progress bar on stderr, or None when stderr is
-    not a terminal."""
+    not a terminal. Call its ``close()`` when the scan ends, however it
+    ends."""
     if not sys.stderr.isatty():
         return None
-    from rich.progress import Progress
-
-    progress = Progress(console=Console(file=sys.stderr), transient=True)
-    task_id = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal task_id
-        if task_id is None:
-            progress.start()
-            task_id = progress.add_task("scanning address spaces", total=total)
-        progress.update(task_id, completed=done)
-        if done >= total:
-            progress.stop()
-
-    return update
+    return _ProgressBar()
 
 
 def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: Iterable[Any],
