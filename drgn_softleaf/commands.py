@@ -460,7 +460,7 @@ for entry in for_each_leaf_entry(prog, {_space_arg(args)}, start={start if start
     from drgn_softleaf.walk import Unreadable
 
     target = get_target(prog)
-    _, walk = walk_address_space(space, start=start, end=end, holes=include_none)
+    vmas, walk = walk_address_space(space, start=start, end=end, holes=include_none)
 
     def watched() -> Any:
         nonlocal incomplete
@@ -483,7 +483,8 @@ for entry in for_each_leaf_entry(prog, {_space_arg(args)}, start={start if start
         for e in entries():
             write_json_line(out, entry_json(space, e))
     else:
-        render_entries(make_console(out), space, entries())
+        render_entries(make_console(out), space, entries(), kinds,
+                       max((v.end - 1 for v in vmas), default=0))
         if incomplete:
             _incomplete_note(out, ["part of the page tables, struct pages or swap devices "
                                    "(marked unreadable, or with an error in DETAILS)"])

@@ -100,14 +100,14 @@ def _kind_columns(counters: Iterable[Counter]) -> List[Kind]:
     return [k for k in KIND_ORDER if k != Kind.NONE and (k in always or seen[k])]
 
 
-# Widths of the entries table's fixed columns: the mark, ADDRESS and RAW (a
-# 64-bit value in hex), LEVEL and KIND (the longest kind name).
+# The entries table: a column between columns, and the widths of its
+# fixed columns by default: the mark, ADDRESS and RAW (a 64-bit value in
+# hex), LEVEL and KIND (the longest kind name).
+_GAP = "  "
 _MARK_W = 1
 _ADDR_W = 18
 _LEVEL_W = 5
 _KIND_W = max(len(k.value) for k in Kind)
-_GAP = "  "
-_FIXED_W = _MARK_W + _ADDR_W + _LEVEL_W + _KIND_W + _ADDR_W + 5 * len(_GAP)
 # Below this many columns for DETAILS, details go on a line of their own.
 _MIN_DETAILS_W = 30
 # Rows per write: the first rows at once, then larger chunks.
@@ -321,32 +321,39 @@ def _details(e: Enriched) -> str:
     return "; ".join(parts)
 
 
-def render_entries(console: Console, space: AddressSpace, entries: Iterable[Enriched]) -> int:
+def render_entries(console: Console, space: AddressSpace, entries: Iterable[Enriched],
+                   kinds: Optional[Iterable[Kind]] = None, max_addr: Optional[int] = None) -> int:
     """
     List leaf entries as they come (the first rows at once, in bounded
     memory, however many entries there are); return how many were listed.
     Impossible entries are marked ``!`` with the reason first in DETAILS.
     Nothing is ever cut: DETAILS wraps under its column, or on narrow
     consoles goes on indented lines of its own.
+
+    :param kinds: The kinds that may be listed (default: all), and
+        *max_addr* the highest address that may be: they size the columns.
     """
     out = _Lines(console)
     width = console.width
-    details_w = width - _FIXED_W
+    kind_w = max(len(k.value) for k in kinds) if kinds else _KIND_W
+    addr_w = max(len("ADDRESS"), len(f"{max_addr:#x}")) if max_addr is not None else _ADDR_W
+    fixed_w = _MARK_W + addr_w + _LEVEL_W + kind_w + _ADDR_W + 5 * len(_GAP)
+    details_w = width - fixed_w
     narrow = details_w < _MIN_DETAILS_W
     out.add(f"Leaf entries of PID {space.pid} ({space.comm})", "bold")
-    head = _GAP.join((" " * _MARK_W, "ADDRESS".rjust(_ADDR_W), "LEVEL".ljust(_LEVEL_W),
-                      "KIND".ljust(_KIND_W), "RAW".rjust(_ADDR_W)))
+    head = _GAP.join((" " * _MARK_W, "ADDRESS".rjust(addr_w), "LEVEL".ljust(_LEVEL_W),
+                      "KIND".ljust(kind_w), "RAW".rjust(_ADDR_W)))
     out.add(head + (_GAP + "DETAILS" if not narrow else ""), "bold")
     n = impossible = 0
-    indent = " " * (_FIXED_W if not narrow else 4)
+    indent = " " * (fixed_w if not narrow else 4)
     for e in entries:
         entry = e.entry
         details = _details(e)
         if e.anomalies:
             impossible += 1
             details = _anomaly_text(e.anomalies) + ("; " + details if details else "")
-        row = _GAP.join(("!" if e.anomalies else " ", f"{entry.addr:#x}".rjust(_ADDR_W),
-                         entry.level.ljust(_LEVEL_W), entry.kind.value.ljust(_KIND_W),
+        row = _GAP.join(("!" if e.anomalies else " ", f"{entry.addr:#x}".rjust(addr_w),
+                         entry.level.ljust(_LEVEL_W), entry.kind.value.ljust(kind_w),
                          f"{entry.raw:#018x}"))
         style = "bold" if e.anomalies else None
         if narrow:

@@ -404,3 +404,57 @@ def test_drgn_code_reproduces_filters_and_levels(capsys):
     exec(compile(code, "<--drgn>", "exec"), {"prog": prog})
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == [
         "pte", "pmd", "pud"]
+
+
+# -- the demo cache ------------------------------------------------------------------
+
+
+def _tar(path, members):
+    import tarfile
+
+    with tarfile.open(path, "w:xz") as tar:
+        for name, data, kind in members:
+            info = tarfile.TarInfo(name)
+            if kind == "symlink":
+                info.type = tarfile.SYMTYPE
+                info.linkname = data
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.parametrize("filters", [True, False], ids=["tarfile-filters", "no-filters"])
+def test_unpack_without_tarfile_filters(filters, tmp_path, monkeypatch):
+    """Pythons without tarfile filters (Debian 12's 3.11.2, 3.9) unpack the
+    fixtures too, refusing what filter="data" refuses; the cache key is the
+    content, not the mtime, and older copies are removed."""
+    import tarfile
+
+    import drgn_softleaf.demo as demo
+
+    if not filters:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fixtures = tmp_path / "fixtures"
+    (fixtures / "linux-1.0-l4-test").mkdir(parents=True)
+    (fixtures / "linux-1.0-l4-test" / "manifest.json").write_text("{}")
+    archive = fixtures / "kernel-1.0.tar.xz"
+    _tar(archive, [("kernel-1.0/vmlinux", b"elf", "file"),
+                   ("linux-1.0-l4-test/vmcore", b"core", "file")])
+    fx = demo.unpack("linux-1.0-l4-test", fixtures)
+    assert fx.vmcore.read_bytes() == b"core"
+    first = fx.vmcore.parent.parent
+    os.utime(archive, (0, 0))  # a fresh clone: new mtimes, same content
+    assert demo.unpack("linux-1.0-l4-test", fixtures).vmcore.parent.parent == first
+    _tar(archive, [("kernel-1.0/vmlinux", b"elf2", "file"),
+                   ("linux-1.0-l4-test/vmcore", b"core2", "file")])
+    second = demo.unpack("linux-1.0-l4-test", fixtures).vmcore.parent.parent
+    assert second != first and not first.exists()
+    _tar(archive, [("../escape", b"x", "file")])
+    with pytest.raises(demo.FixtureError):
+        demo.unpack("linux-1.0-l4-test", fixtures)
+    assert not (tmp_path / "cache" / "escape").exists()
+    _tar(archive, [("kernel-1.0/vmlinux", "/etc/passwd", "symlink")])
+    with pytest.raises(demo.FixtureError):
+        demo.unpack("linux-1.0-l4-test", fixtures)
