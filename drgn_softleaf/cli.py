@@ -112,7 +112,51 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         core, symbols = str(fixture.vmcore), [str(fixture.vmlinux)]
     prog.set_core_dump(core)
     _load_debug_info(prog, symbols)
+    missing = _elf_truncation(core)
+    if missing:
+        sys.stderr.write(f"drgn-softleaf: warning: {core} is truncated: {missing}; what lies "
+                         "there cannot be read, and results that need it are marked "
+                         "incomplete (exit status 3)\n")
     return prog
+
+
+def _elf_truncation(path: str) -> Optional[str]:
+    """
+    If *path* is an ELF core dump cut short (copied halfway, a full disk),
+    say how much of its memory is missing; ``None`` if it is whole or not
+    an ELF file (kdump-compressed dumps are checked by drgn as it reads).
+    """
+    import os
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            eh = f.read(64)
+            if len(eh) < 64 or eh[:4] != b"\x7fELF" or eh[4] != 2:
+                return None
+            end = "<" if eh[5] == 1 else ">"
+            phoff, = struct.unpack_from(end + "Q", eh, 32)
+            phentsize, phnum = struct.unpack_from(end + "HH", eh, 54)
+            f.seek(phoff)
+            ph = f.read(phentsize * phnum)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return None
+    missing = 0
+    first = None
+    for i in range(min(phnum, len(ph) // max(phentsize, 1))):
+        p_type, _, p_offset, _, p_paddr, p_filesz = struct.unpack_from(
+            end + "IIQQQQ", ph, i * phentsize)
+        if p_type != 1 or p_offset + p_filesz <= size:  # PT_LOAD
+            continue
+        cut = max(0, size - p_offset)
+        missing += p_filesz - cut
+        if first is None or p_paddr + cut < first:
+            first = p_paddr + cut
+    if not missing:
+        return None
+    return (f"{missing >> 20} MiB of memory are missing (from physical address {first:#x}; "
+            f"the file has {size} bytes)")
 
 
 def _load_debug_info(prog, symbols):  # type: ignore[no-untyped-def]

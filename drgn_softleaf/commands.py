@@ -127,14 +127,18 @@ def subcommands() -> Tuple[str, ...]:
 
 def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.ArgumentParser] = ()) -> _Parser:
     """Build the parser for the sub-commands."""
+    import textwrap
+
     example_prog = "%softleaf" if prog_name.startswith("%") else prog_name
     parser = _Parser(
         prog=prog_name,
         parents=list(parents),
-        description="Classify page-table leaf entries the way the kernel does "
-        "(include/linux/leafops.h): present, swap, migration, device, hwpoison, "
-        "markers.",
-        epilog=_EXIT_STATUS + f" Run '{example_prog} COMMAND --help' for each command.",
+        description=textwrap.fill(
+            "Classify page-table leaf entries the way the kernel does "
+            "(include/linux/leafops.h): present, swap, migration, device, hwpoison, "
+            "markers.", 79),
+        epilog=textwrap.fill(_EXIT_STATUS, 79) + "\n\n"
+        + f"Run '{example_prog} COMMAND --help' for each command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=_Parser)
@@ -143,8 +147,6 @@ def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.Argumen
     def add(name: str, help: str, description: str, examples: Sequence[str]) -> argparse.ArgumentParser:
         lines = [_EXIT_STATUS, "", "examples:"]
         lines += [f"  {example_prog} {e}" for e in examples]
-        import textwrap
-
         epilog = "\n".join(textwrap.fill(line, 79) if not line.startswith(" ") else line
                            for line in lines)
         return sub.add_parser(name, help=help, description=description, epilog=epilog,
@@ -401,11 +403,20 @@ for vma, counts in vma_counts(space, impossible=impossible):
 
 
 def _cmd_entries(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
-    from drgn_softleaf.classify import Kind
-    from drgn_softleaf.enrich import Enricher
-    from drgn_softleaf.render import entry_json, make_console, render_entries, write_json_line
-    from drgn_softleaf.scan import Enriched, address_space, enrich_entry
     from drgn.helpers.linux.mm import vma_find
+
+    from drgn_softleaf.classify import Kind, batch_items, classify_item
+    from drgn_softleaf.enrich import Enricher
+    from drgn_softleaf.render import (
+        entry_json,
+        make_console,
+        render_entries,
+        write_entries_jsonl,
+        write_json_line,
+    )
+    from drgn_softleaf.scan import Enriched, address_space, enrich_entry, walk_address_space
+    from drgn_softleaf.target import get_target
+    from drgn_softleaf.walk import Unreadable
 
     kinds = {Kind(k) for k in args.kind} if args.kind else None
     # None and unreadable entries are only produced with --all.
@@ -454,11 +465,6 @@ for entry in for_each_leaf_entry(prog, {_space_arg(args)}, start={start if start
             incomplete = True
         return e
 
-    from drgn_softleaf.classify import batch_items, classify_item
-    from drgn_softleaf.scan import walk_address_space
-    from drgn_softleaf.target import get_target
-    from drgn_softleaf.walk import Unreadable
-
     target = get_target(prog)
     vmas, walk = walk_address_space(space, start=start, end=end, holes=include_none)
 
@@ -476,8 +482,6 @@ for entry in for_each_leaf_entry(prog, {_space_arg(args)}, start={start if start
                     yield enrich(entry)
 
     if args.format == "jsonl" and not include_none:
-        from drgn_softleaf.render import write_entries_jsonl
-
         write_entries_jsonl(out, space, target, batch_items(watched()), enrich, kinds)
     elif args.format == "jsonl":
         for e in entries():

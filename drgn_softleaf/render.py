@@ -168,30 +168,41 @@ def _grid_width(columns: Sequence[Tuple[str, str]],
     return sum(_column_widths(columns, rows)) + len(_GAP) * len(columns) + 1
 
 
-def _grid(console: Console, title: str, columns: Sequence[Tuple[str, str]],
+def _grid(console: Console, title: Optional[str], columns: Sequence[Tuple[str, str]],
           rows: Sequence[Tuple[Sequence[str], str, Optional[str]]],
-          free_header: str) -> bool:
+          free_header: str = "") -> None:
     """
-    Print a table whose columns are never cut: each of *columns* (header,
+    Print a table whose cells are never cut: each of *columns* (header,
     ``"<"`` or ``">"``) as wide as its widest cell, then one free-text
     column that wraps in the width left, or, when less than
-    :data:`_MIN_DETAILS_W` is left, on indented lines of its own.
-    *rows*: (cells, free text, style). Return whether the fixed columns fit
-    the console.
+    :data:`_MIN_DETAILS_W` is left, on indented lines of its own. When even
+    the columns do not fit, each row becomes ``HEADER=value`` words,
+    wrapped. *rows*: (cells, free text, style).
     """
     widths = _column_widths(columns, rows)
     fixed = sum(widths) + len(_GAP) * len(widths) + 1
     free_w = console.width - fixed
     narrow = free_w < _MIN_DETAILS_W
     out = _Lines(console)
+    if title:
+        out.add(title, "bold")
+    if fixed > console.width:
+        names = [h.replace(" ", "_") for h, _ in columns]
+        for cells, free, style in rows:
+            words = " ".join(f"{n}={c}" for n, c in zip(names, cells) if c)
+            for i, part in enumerate(_wrap(words, console.width - 1)):
+                out.add((" " if i == 0 else "   ") + part, style)
+            for part in _wrap(free, console.width - 4) if free else ():
+                out.add("    " + part, style)
+        out.flush()
+        return
 
     def line(cells: Sequence[str]) -> str:
         return " " + _GAP.join(c.rjust(w) if j == ">" else c.ljust(w)
                                for c, w, (_, j) in zip(cells, widths, columns))
 
-    out.add(title, "bold")
-    out.add((line([h for h, _ in columns]) + ("" if narrow else _GAP + free_header)).rstrip(),
-            "bold")
+    out.add((line([h for h, _ in columns])
+             + ("" if narrow or not free_header else _GAP + free_header)).rstrip(), "bold")
     indent = " " * (4 if narrow else fixed)
     for cells, free, style in rows:
         first = line(cells)
@@ -205,7 +216,6 @@ def _grid(console: Console, title: str, columns: Sequence[Tuple[str, str]],
             for part in parts[1:]:
                 out.add(indent + part, style)
     out.flush()
-    return fixed <= console.width
 
 
 def render_summary(console: Console,
@@ -559,32 +569,21 @@ def render_leaks(console: Console, report: Any, verbose: bool = False) -> None:
                                f"{'?' if w.folio is None else hex(w.folio)} ({w.how})"))
     if report.anomalies:
         console.print()
-        table = Table(title="Anomalies", title_justify="left", box=None, header_style="bold")
-        table.add_column("WHAT", no_wrap=True)
-        table.add_column("PID", justify="right", no_wrap=True)
-        _addr_column(table, "ADDRESS")
-        table.add_column("LEVEL", no_wrap=True)
-        _addr_column(table, "RAW")
-        table.add_column("DETAIL", overflow="fold")
-        for a in report.anomalies:
-            table.add_row(a.what, "" if a.pid is None else str(a.pid),
-                          "" if a.addr is None else f"{a.addr:#x}", a.level or "",
-                          "" if a.raw is None else f"{a.raw:#018x}", Text(a.detail))
-        console.print(table)
+        _grid(console, "Anomalies",
+              [("WHAT", "<"), ("PID", ">"), ("ADDRESS", ">"), ("LEVEL", "<"), ("RAW", ">")],
+              [([a.what, "" if a.pid is None else str(a.pid),
+                 "" if a.addr is None else f"{a.addr:#x}", a.level or "",
+                 "" if a.raw is None else f"{a.raw:#018x}"], a.detail, None)
+               for a in report.anomalies], "DETAIL")
     shown = [c for c in report.counters if verbose or c.ok is not True]
     ok = sum(c.ok is True for c in report.counters)
     console.print()
     if shown:
-        table = Table(title="Counters", title_justify="left", box=None, header_style="bold")
-        table.add_column("COUNTER", no_wrap=True)
-        table.add_column("KERNEL", justify="right", no_wrap=True)
-        table.add_column("PAGE TABLES", justify="right", no_wrap=True)
-        table.add_column("", no_wrap=True)
-        table.add_column("NOTE", overflow="fold")
-        for c in shown:
-            table.add_row(Text(c.what), str(c.counter), str(c.found),
-                          "-" if c.ok is None else "ok" if c.ok else "MISMATCH", Text(c.note))
-        console.print(table)
+        _grid(console, "Counters",
+              [("COUNTER", "<"), ("KERNEL", ">"), ("PAGE TABLES", ">"), ("", "<")],
+              [([c.what, str(c.counter), str(c.found),
+                 "-" if c.ok is None else "ok" if c.ok else "MISMATCH"], c.note,
+                "bold" if c.ok is False else None) for c in shown], "NOTE")
     if ok and not verbose:
         console.print(Text(f"{ok} counters (MM_SWAPENTS per address space, swap devices' "
                            "in-use slots) agree with the page tables; --verbose lists them"))
@@ -603,19 +602,11 @@ def _render_folio(console: Console, f: Any) -> None:
         f"{'?' if f.index is None else hex(f.index)}; flags {','.join(info.flags)}"))
     for p in f.identity_problems:
         console.print(Text(f"  identity: {p}"))
-    table = Table(box=None, header_style="bold", padding=(0, 1))
-    table.add_column("PID", justify="right", no_wrap=True)
-    table.add_column("COMM", no_wrap=True)
-    _addr_column(table, "MM")
-    _addr_column(table, "ADDRESS")
-    table.add_column("LEVEL", no_wrap=True)
-    table.add_column("KIND", no_wrap=True)
-    _addr_column(table, "PFN")
-    _addr_column(table, "RAW")
-    for h in f.holders:
-        table.add_row(str(h.pid), Text(h.comm), f"{h.mm:#x}", f"{h.addr:#x}", h.level,
-                      h.kind, f"{h.pfn:#x}", f"{h.raw:#018x}")
-    console.print(table)
+    _grid(console, None,
+          [("PID", ">"), ("COMM", "<"), ("MM", ">"), ("ADDRESS", ">"), ("LEVEL", "<"),
+           ("KIND", "<"), ("PFN", ">"), ("RAW", ">")],
+          [([str(h.pid), h.comm, f"{h.mm:#x}", f"{h.addr:#x}", h.level, h.kind, f"{h.pfn:#x}",
+             f"{h.raw:#018x}"], "", None) for h in f.holders])
     if f.migrators:
         console.print(Text("  migrating: " + ", ".join(_task_text(t) for t in f.migrators)))
     elif f.verdict != "leaked":

@@ -24,10 +24,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from drgn import FaultError, Object, ObjectAbsentError, Program
 
+from drgn_softleaf.checks import check_invalid, check_swap_slot, pfn_valid
 from drgn_softleaf.classify import Kind, LeafEntry, classify_item
 from drgn_softleaf.enrich import Enricher, FolioInfo
 from drgn_softleaf.scan import AddressSpace, for_each_address_space
-from drgn_softleaf.target import get_target, has_constant, has_member, has_symbol, has_type
+from drgn_softleaf.target import get_target, has_member, has_symbol, has_type
 from drgn_softleaf.walk import Unreadable, Vma, mm_pgd_phys, mm_vmas, walk_range
 
 __all__ = (
@@ -210,30 +211,6 @@ def _stack_functions(prog: Program, task: Object) -> List[Tuple[str, object]]:
     return out
 
 
-def _pfn_valid(prog: Program, pfn: int) -> Optional[bool]:
-    """The kernel's pfn_valid() for SPARSEMEM (include/linux/mmzone.h);
-    ``None`` if the sections cannot be read (a filtered or truncated dump)."""
-    from drgn.helpers.linux.mmzone import early_section, pfn_to_section, valid_section
-
-    try:
-        ms = pfn_to_section(prog, pfn)
-        if not ms or not valid_section(ms):
-            return False
-        if early_section(ms):
-            return True
-        # pfn_section_valid(): the subsection map (2 MiB subsections).
-        pages_per_section = 1 << (prog.constant("SECTION_SIZE_BITS").value_() - 12) \
-            if has_constant(prog, "SECTION_SIZE_BITS") else 1 << 15
-        idx = (pfn & (pages_per_section - 1)) // 512
-        word = ms.usage.subsection_map[idx // 64].value_()
-        return bool(word & (1 << (idx % 64)))
-    except FaultError:
-        return None
-    except (LookupError, ValueError, IndexError):
-        return False
-
-
-
 def _page_is_buddy(page: Object) -> bool:
     prog = page.prog_
     try:
@@ -297,7 +274,7 @@ class _Collector:
         """Whether the entry's pfn has a memory map: an anomaly if not, an
         unreadable range if that cannot be told."""
         assert entry.pfn is not None
-        valid = _pfn_valid(self.prog, entry.pfn)
+        valid = pfn_valid(self.prog, entry.pfn)
         if valid is None:
             self.unreadable(space, entry, f"memory map of pfn {entry.pfn:#x} unreadable")
             return False
@@ -357,18 +334,17 @@ class _Collector:
         elif kind == Kind.SWAP:
             assert entry.swap_type is not None and entry.swap_offset is not None
             info = self.enricher.swap(entry.swap_type, entry.swap_offset)
+            problem = check_swap_slot(entry, info)
             if info.error:
                 self.unreadable(space, entry, info.error)
-            elif not info.active:
-                self.anomaly("swap-no-device", f"swap entry for type {entry.swap_type}, "
-                             "which is not an active swap device", space, entry)
-            elif info.max is not None and entry.swap_offset >= info.max:
-                self.anomaly("swap-past-end", f"swap offset {entry.swap_offset:#x} past the "
-                             f"end of {info.path} ({info.max} slots)", space, entry)
+            elif problem is not None:
+                self.anomaly(problem.what, problem.detail, space, entry)
             else:
                 self.swap_slots[entry.swap_type].add(entry.swap_offset)
         elif kind == Kind.INVALID:
-            self.anomaly("invalid", entry.note or "invalid entry", space, entry)
+            problem = check_invalid(entry)
+            assert problem is not None
+            self.anomaly(problem.what, problem.detail, space, entry)
 
 
 def _vma_gaps(vmas: Sequence[Vma], task_size: int) -> List[Vma]:

@@ -72,7 +72,11 @@ def test_entries_mark_unreadable_ranges(truncated, capsys):
 def test_summary_and_leaks_are_incomplete_not_findings(truncated, capsys):
     core, vmlinux, _ = truncated
     assert main(["-c", core, "-s", vmlinux, "summary"]) == 3
-    capsys.readouterr()
+    out, err = capsys.readouterr()
+    # Announced up front, and said again with what could not be read.
+    assert err.startswith(f"drgn-softleaf: warning: {core} is truncated: ")
+    assert "MiB of memory are missing" in err and len(err.splitlines()) == 1
+    assert "INCOMPLETE: could not read" in out and "page-table ranges" in out
     status = main(["-c", core, "-s", vmlinux, "leaks", "--format", "json"])
     out, err = capsys.readouterr()
     assert status == 3, err
