@@ -122,6 +122,8 @@ def _anomaly_text(anomalies: Sequence[Any]) -> str:
 def _wrap(text: str, width: int) -> List[str]:
     """Cut *text* into lines of at most *width* characters, at "; " or
     spaces where possible (never inside a number if it fits a line)."""
+    if len(text) <= width:
+        return [text]
     import textwrap
 
     return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
