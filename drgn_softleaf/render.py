@@ -537,7 +537,8 @@ def render_leaks(console: Console, report: Any, verbose: bool = False) -> None:
         f"{verdicts['leaked']} leaked, {verdicts['stuck']} stuck, "
         f"{verdicts['in-flight']} in flight; {len(report.anomalies)} anomalies; "
         f"{sum(c.ok is False for c in report.counters)} counter mismatches; "
-        f"{len(report.waiters)} tasks in the migration wait path"
+        + (f"{len(report.waiters)} tasks in the migration wait path" if report.tasks_examined
+           else "task stacks not examined (no migration entry to wait on or migrate)")
     ))
     if report.unreadable:
         what = Counter(unreadable_what(u[4]) for u in report.unreadable)
@@ -638,6 +639,7 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
             "anomalies": len(report.anomalies),
             "counter_mismatches": sum(c.ok is False for c in report.counters),
             "waiters": len(report.waiters),
+            "tasks_examined": report.tasks_examined,
             "findings": report.findings,
             "incomplete": report.incomplete,
         },

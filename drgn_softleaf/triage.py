@@ -20,15 +20,25 @@ re-faults forever.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from drgn import FaultError, Object, ObjectAbsentError, Program
 
 from drgn_softleaf.checks import check_invalid, check_swap_slot, pfn_valid
-from drgn_softleaf.classify import Kind, LeafEntry, classify_item
+from drgn_softleaf.classify import (
+    Kind,
+    LeafEntry,
+    batch_entries,
+    batch_items,
+    classify_item,
+    classify_pte_batch,
+    classify_value,
+    kind_code,
+    present_code,
+)
 from drgn_softleaf.enrich import Enricher, FolioInfo
 from drgn_softleaf.scan import AddressSpace, for_each_address_space
-from drgn_softleaf.target import get_target, has_member, has_symbol, has_type
+from drgn_softleaf.target import Target, get_target, has_member, has_symbol, has_type
 from drgn_softleaf.walk import Unreadable, Vma, mm_pgd_phys, mm_vmas, walk_range
 
 __all__ = (
@@ -171,6 +181,9 @@ class LeakReport:
     counters: List[CounterCheck] = field(default_factory=list)
     unreadable: List[Tuple[int, str, int, int, str]] = field(default_factory=list)
     wait_functions: Tuple[str, ...] = ()
+    # Whether task stacks were examined for migrators and waiters (not
+    # when no page table holds a migration entry).
+    tasks_examined: bool = True
 
     @property
     def findings(self) -> int:
@@ -389,12 +402,12 @@ def scan_leaks(
             continue
         found_swap = 0
         for region, in_vma in ((vmas, True), (_vma_gaps(vmas, task_size), False)):
-            for item in walk_range(prog, pgd, region, target=target):
+            for item in batch_items(walk_range(prog, pgd, region, target=target)):
                 if isinstance(item, Unreadable):
                     report.unreadable.append((space.pid, space.comm, item.start, item.end,
                                               item.reason))
                     continue
-                for entry in classify_item(target, item):
+                for entry in _triaged_entries(target, item, report):
                     if not in_vma:
                         entry = LeafEntry(None, *[getattr(entry, f) for f in (
                             "addr", "size", "level", "raw", "kind")])
@@ -458,13 +471,16 @@ def scan_leaks(
             "slots in use may exceed those in page tables: shmem and the swap cache hold "
             "slots too"))
 
-    # Tasks: migrators and waiters, by stack.
+    # Tasks: migrators and waiters, by stack. A task waits on a migration
+    # entry of some page table, and a migrator holds some: with none in any
+    # page table (and all of them read), no stack needs unwinding.
     wait_functions = tuple(f for f in WAIT_FUNCTIONS if has_symbol(prog, f))
     report.wait_functions = wait_functions
     migrators: List[Tuple[Task, Set[int]]] = []
     waiters: List[Waiter] = []
     sleepers: Optional[Dict[int, int]] = None
-    for task in for_each_task(prog):
+    report.tasks_examined = bool(collector.holders) or report.incomplete
+    for task in for_each_task(prog) if report.tasks_examined else ():
         frames = _stack_functions(prog, task)
         if not frames:
             continue
@@ -530,6 +546,33 @@ def scan_leaks(
                                       f.folio.folio))
     return report
 
+
+
+def _triaged_entries(target: Target, item: object, report: LeakReport) -> Iterator[LeafEntry]:
+    """
+    The leaf entries of a walk item that triage looks at one by one: every
+    entry but the present and marker PTEs, which are counted in *report*
+    from the vector classification of whole tables (they are the bulk of a
+    scan, and never a triage finding inside a VMA; outside one, the caller
+    sees them too).
+    """
+    if not isinstance(item, list):
+        yield from classify_item(target, item)
+        return
+    import numpy as np
+
+    batch = classify_pte_batch(target, item)
+    vma = batch.vma
+    if vma.address == 0 and not vma.kernel:
+        # A gap between VMAs: every entry there is reported.
+        yield from batch_entries(target, batch)
+        return
+    # Present entries and markers are never findings inside a VMA: counted.
+    quiet = (batch.codes == present_code()) | (batch.codes == kind_code(Kind.MARKER))
+    report.entries += int(np.count_nonzero(quiet))
+    for i in np.flatnonzero(~quiet).tolist():
+        yield classify_value(target, int(batch.raws[i]), "pte", vma=vma,
+                             addr=int(batch.addrs[i]))
 
 
 def _is_percpu_counter(obj: Object) -> bool:

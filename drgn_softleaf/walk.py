@@ -272,6 +272,9 @@ def walk_range(
     nbits = 9  # log2(entries per table)
     table_present = layout.table_present
     entry_none = layout.pte_none
+    import numpy as np
+
+    nonnone_mask = np.uint64(((1 << 64) - 1) & ~layout.none_ignore_mask)
 
     def walk(table_phys: int, depth: int, start: int, end: int, vma: Vma) -> Iterator[WalkItem]:
         level, shift = levels[depth]
@@ -288,7 +291,13 @@ def walk_range(
             yield PteSlots(vma, base, values, first, stop, table_phys)
             return
         size = 1 << shift
-        for i in range(first, stop):
+        if holes or stop - first < 16:
+            indexes: Sequence[int] = range(first, stop)
+        else:
+            # Most upper-level entries are none: find the others array-wise.
+            arr = np.frombuffer(values, dtype=np.uint64)[first:stop]
+            indexes = (np.flatnonzero(arr & nonnone_mask) + first).tolist()
+        for i in indexes:
             v = values[i]
             lo = base + (i << shift)
             if entry_none(v):
