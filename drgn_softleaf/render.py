@@ -732,15 +732,17 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
                         enrich: Any, kinds: Optional[Any] = None) -> None:
     """
     Write the JSON Lines of the leaf entries in *items* (walk items and PTE
-    groups from :func:`drgn_softleaf.classify.batch_items`). Present PTEs,
-    the bulk of any address space, are formatted straight from the vector
-    classification; every other entry goes through :func:`entry_json`. Both
-    give the same text for the same entry.
+    groups from :func:`drgn_softleaf.classify.batch_items`). Runs of
+    ordinary present PTEs, the bulk of any address space, are formatted
+    straight from the vector classification, a run at a time
+    (:func:`drgn_softleaf.fastjson.format_lines`); every other entry goes
+    through :func:`entry_json`. Both give the same text for the same entry.
 
     :param enrich: Called with a :class:`LeafEntry`, returns its
         :class:`Enriched`.
     :param kinds: Only entries of these kinds (``None``: all).
     """
+    from drgn_softleaf.checks import get_memory_map
     from drgn_softleaf.classify import (
         classify_item,
         classify_pte_batch,
@@ -748,12 +750,14 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
         present_code,
         protnone_reason,
     )
+    from drgn_softleaf.fastjson import format_lines
 
-    from drgn_softleaf.checks import get_memory_map
-
+    np = _numpy()
     memmap = get_memory_map(space.mm.prog_)
+    layout = target.layout
+    vec = layout.vector()
     head = json.dumps({"schema": JSON_SCHEMA_VERSION, "pid": space.pid, "comm": space.comm},
-                      separators=(",", ":"))[:-1]
+                      separators=(",", ":"))[:-1].encode()
     want_present = kinds is None or Kind.PRESENT in kinds
     write = out.write
     for item in items:
@@ -767,50 +771,50 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
         tail = json.dumps({"vma_start": vma.start, "vma_start_hex": f"{vma.start:#x}",
                            "vma_end": vma.end, "vma_end_hex": f"{vma.end:#x}",
                            "vma_flags": vma.flags, "vma_file": vma.file},
-                          separators=(",", ":"))[1:-1]
-        reason = json.dumps(protnone_reason(vma) or "")
-        vec = target.layout.vector()
-        np = _numpy()
+                          separators=(",", ":"))[1:-1].encode()
+        if not len(batch.raws):
+            continue
         present = batch.codes == present_code()
         protnone = vec.pte_protnone(batch.raws) & present
         pfns = vec.pte_pfn(batch.raws, target.physical_mask)
         # Present entries that check_present_pfn() may call impossible go
         # the slow way, which says why.
         suspect = present & memmap.pfns_without_memmap(pfns) & (
-            (batch.raws & np.uint64(target.layout.special_mask)) == 0)
+            (batch.raws & np.uint64(layout.special_mask)) == 0)
         if vma.kernel or vma.pfnmap:
             suspect[:] = False
-        # %-templates, applied by map() over whole columns: the per-line
-        # work is one C-level format.
-        stem = (head.replace("%", "%%") + ',"addr":%d,"addr_hex":"%#x","size":4096,'
-                '"level":"pte","raw":%d,"raw_hex":"%#018x","kind":"present",'
-                + tail.replace("%", "%%") + ',"pfn":%d,')
-        plain = stem + '"protnone":false,"anomalies":[]}\n'
-        if want_present and present.all() and not protnone.any() and not suspect.any():
-            # The common case, a batch of ordinary present PTEs: one pass.
-            rl = batch.raws.tolist()
-            al = batch.addrs.tolist()
-            write("".join(map(plain.__mod__, zip(al, al, rl, rl, pfns.tolist()))))
-            continue
-        lines = np.empty(len(batch.raws), dtype=object)
-        if want_present and present.any():
-            for mask, template in ((present & ~protnone & ~suspect, plain),
-                                   (protnone & ~suspect,
-                                    stem + '"protnone":true,"protnone_reason":'
-                                    + reason.replace("%", "%%") + ',"anomalies":[]}\n')):
-                if not mask.any():
-                    continue
-                rl = batch.raws[mask].tolist()
-                al = batch.addrs[mask].tolist()
-                lines[mask] = list(map(template.__mod__, zip(al, al, rl, rl,
-                                                             pfns[mask].tolist())))
-        for i in np.flatnonzero(~present | suspect).tolist():
-            entry = classify_value(target, int(batch.raws[i]), "pte", vma=vma,
-                                   addr=int(batch.addrs[i]))
-            if kinds is None or entry.kind in kinds:
-                lines[i] = json.dumps(entry_json(space, enrich(entry)),
-                                      separators=(",", ":")) + "\n"
-        write("".join([line for line in lines.tolist() if line is not None]))
+        # Each entry's way: 0 an ordinary present PTE, 1 a PROT_NONE one,
+        # 2 one at a time (entry_json()), 3 not listed.
+        way = np.full(len(batch.raws), 2, dtype=np.int8)
+        if want_present:
+            way[present & ~protnone] = 0
+            way[protnone] = 1
+        else:
+            way[present] = 3
+        way[suspect] = 2
+        parts = [head + b',"addr":', b',"addr_hex":"0x',
+                 b'","size":%d,"level":"pte","raw":' % (1 << layout.page_shift),
+                 b',"raw_hex":"0x', b'","kind":"present",' + tail + b',"pfn":']
+        ends = (b',"protnone":false,"anomalies":[]}\n',
+                b',"protnone":true,"protnone_reason":'
+                + json.dumps(protnone_reason(vma) or "").encode() + b',"anomalies":[]}\n')
+        # Runs of entries of one way, in address order.
+        cuts = np.flatnonzero(np.diff(way)) + 1
+        bounds = [0] + cuts.tolist() + [len(way)]
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            w = int(way[lo])
+            if w < 2:
+                addrs = batch.addrs[lo:hi]
+                raws = batch.raws[lo:hi]
+                write(format_lines(parts + [ends[w]], [
+                    (addrs, "d"), (addrs, "x"), (raws, "d"), (raws, "x16"),
+                    (pfns[lo:hi], "d")]).decode("ascii"))
+            elif w == 2:
+                for i in range(lo, hi):
+                    entry = classify_value(target, int(batch.raws[i]), "pte", vma=vma,
+                                           addr=int(batch.addrs[i]))
+                    if kinds is None or entry.kind in kinds:
+                        write_json_line(out, entry_json(space, enrich(entry)))
 
 
 def _numpy() -> Any:
