@@ -159,11 +159,25 @@ class _Counting:
         self.chars += len(s)
         return self.file.write(s)
 
+    @property
+    def buffer(self) -> "_Counting":
+        # The binary stream under the text one, as sys.stdout has.
+        return _CountingBytes(self)  # type: ignore[return-value]
+
     def flush(self) -> None:
         pass
 
     def isatty(self) -> bool:
         return False
+
+
+class _CountingBytes:
+    def __init__(self, text: _Counting) -> None:
+        self.text = text
+
+    def write(self, b: Any) -> int:
+        self.text.chars += len(b)
+        return self.text.file.buffer.write(b)
 
 
 def _command(prog: Any, argv: List[str]) -> Dict[str, Any]:

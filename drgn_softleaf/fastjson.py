@@ -17,7 +17,7 @@ b'{"a":1,"b":"0xff"}\\n{"a":20,"b":"0x10"}\\n'
 
 from typing import Any, Sequence, Tuple
 
-__all__ = ("format_lines",)
+__all__ = ("format_lines", "format_lines_at")
 
 _cache: dict = {}
 
@@ -62,36 +62,31 @@ def _column(block: Any, col: int, dtype: str) -> Any:
                       strides=(block.shape[1],))
 
 
-def _write(block: Any, col: int, width: int, values: Any, how: str) -> None:
-    """Write *values* at byte *col* of the rows of *block*, *width*
-    characters each (their exact length), in decimal or hex."""
+def _write(block: Any, col: int, width: int, values: Any, how: str, template: bytes) -> None:
+    """
+    Write *values* at byte *col* of the rows of *block*, *width* characters
+    each (their exact length), in decimal or hex, four characters at a time
+    from the right. The leftmost group of four may start before *col*: the
+    bytes it covers there (from *template*, the row's constant text) are
+    written again after it.
+    """
     np = _np()
     dec4, hex4, _, _ = _tables()
-    x = values.copy()
-    if how == "d":
-        base, table, step, letters = np.uint64(10000), dec4, 4, b"0123456789"
-        divide: Any = np.floor_divide
-    else:
-        base, table, step, letters = np.uint64(16), hex4, 4, b"0123456789abcdef"
-        divide = None
     end = col + width
-    full = width // step
-    for k in range(full):
-        if divide is not None:
-            _column(block, end - step * (k + 1), "<u4")[:] = table[x % base]
-            x = divide(x, base)
+    groups = (width + 3) // 4
+    x = values
+    ten4 = np.uint64(10000)
+    mask16 = np.uint64(0xFFFF)
+    for k in range(groups):
+        if how == "d":
+            q = x // ten4
+            digits = np.take(dec4, x - q * ten4)
+            x = q
         else:
-            _column(block, end - step * (k + 1), "<u4")[:] = table[
-                (x >> np.uint64(16 * k)) & np.uint64(0xFFFF)]
-    if divide is None:
-        x = x >> np.uint64(16 * full)
-    # The leading one to three characters.
-    rest = width - step * full
-    radix = np.uint64(len(letters))
-    ascii_digits = np.frombuffer(letters, dtype=np.uint8)
-    for j in range(rest - 1, -1, -1):
-        _column(block, col + j, "u1")[:] = ascii_digits[x % radix]
-        x = x // radix
+            digits = np.take(hex4, (values >> np.uint64(16 * k)) & mask16)
+        _column(block, end - 4 * (k + 1), "<u4")[:] = digits
+    for pos in range(end - 4 * groups, col):
+        _column(block, pos, "u1")[:] = template[pos]
 
 
 # Rows formatted at a time: a block of them stays in the CPU cache while
@@ -111,19 +106,35 @@ def format_lines(parts: Sequence[bytes], fields: Sequence[Tuple[Any, str]]) -> b
         ``"x16"`` (the 16 digits of ``%#018x``, ``0x`` in the part
         before).
     """
+    return format_lines_at(parts, fields)[0]
+
+
+def format_lines_at(parts: Sequence[bytes],
+                    fields: Sequence[Tuple[Any, str]]) -> Tuple[bytes, Any]:
+    """
+    :func:`format_lines`, and where each line starts in the result (an
+    array of one more offset than rows: the last is the end), so that runs
+    of lines can be cut out of it.
+    """
+    np = _np()
     assert len(parts) == len(fields) + 1 and parts[-1].endswith(b"\n")
+    # _write() writes up to three bytes before a field: the text before it
+    # must be that long.
+    assert all(len(p) >= 3 for p in parts[:-1])
     n = len(fields[0][0]) if fields else 0
-    if n <= _CHUNK:
-        return _format_chunk(parts, fields)
-    return b"".join(_format_chunk(parts, [(v[i:i + _CHUNK], how) for v, how in fields])
-                    for i in range(0, n, _CHUNK))
+    chunks = [_format_chunk(parts, [(v[i:i + _CHUNK], how) for v, how in fields])
+              for i in range(0, n, _CHUNK)]
+    offsets = np.zeros(n + 1, dtype=np.intp)
+    if chunks:
+        np.cumsum(np.concatenate([lengths for _, lengths in chunks]), out=offsets[1:])
+    return b"".join(text for text, _ in chunks), offsets
 
 
-def _format_chunk(parts: Sequence[bytes], fields: Sequence[Tuple[Any, str]]) -> bytes:
+def _format_chunk(parts: Sequence[bytes],
+                  fields: Sequence[Tuple[Any, str]]) -> Tuple[bytes, Any]:
+    """Up to :data:`_CHUNK` lines, and the length of each."""
     np = _np()
     n = len(fields[0][0])
-    if n == 0:
-        return b""
     values = [np.asarray(v, dtype=np.uint64) for v, _ in fields]
     hows = [how for _, how in fields]
     lengths = [_lengths(v, how) for v, how in zip(values, hows)]
@@ -153,10 +164,10 @@ def _format_chunk(parts: Sequence[bytes], fields: Sequence[Tuple[Any, str]]) -> 
         for i in range(nfields):
             col += len(parts[i])
             _write(block, col, widths[i], values[i] if rows is None else values[i][rows],
-                   hows[i])
+                   hows[i], template)
             col += widths[i]
         if out is None:
-            return block.tobytes()
+            return block.tobytes(), line_len
         # Each row to its place: rows of out starting at every byte, as a
         # view, indexed by where each line starts.
         from numpy.lib.stride_tricks import as_strided
@@ -165,4 +176,4 @@ def _format_chunk(parts: Sequence[bytes], fields: Sequence[Tuple[Any, str]]) -> 
                           strides=(1, 1), writeable=True)
         view[starts[rows]] = block
     assert out is not None
-    return out.tobytes()
+    return out.tobytes(), line_len

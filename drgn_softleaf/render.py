@@ -502,9 +502,9 @@ def entry_json(space: AddressSpace, e: Enriched) -> Dict[str, Any]:
 
 
 def write_json_line(file: IO[str], obj: Dict[str, Any]) -> None:
-    """Write one JSON Lines record."""
-    json.dump(obj, file, separators=(",", ":"))
-    file.write("\n")
+    """Write one JSON Lines record (one write: json.dump() would make one
+    per token)."""
+    file.write(json.dumps(obj, separators=(",", ":")) + "\n")
 
 
 def _task_text(t: Any) -> str:
@@ -746,11 +746,10 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
     from drgn_softleaf.classify import (
         classify_item,
         classify_pte_batch,
-        classify_value,
         present_code,
         protnone_reason,
     )
-    from drgn_softleaf.fastjson import format_lines
+    from drgn_softleaf.fastjson import format_lines_at
 
     np = _numpy()
     memmap = get_memory_map(space.mm.prog_)
@@ -760,6 +759,17 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
                       separators=(",", ":"))[:-1].encode()
     want_present = kinds is None or Kind.PRESENT in kinds
     write = out.write
+    # Bulk text is ASCII bytes: written to the binary stream under *out*
+    # when there is one (after what *out* holds), else decoded.
+    binary = getattr(out, "buffer", None)
+
+    def write_ascii(data: Any) -> None:
+        if binary is not None:
+            out.flush()
+            binary.write(data)
+        else:
+            write(bytes(data).decode("ascii"))
+
     for item in items:
         if not isinstance(item, list):
             for entry in classify_item(target, item):
@@ -798,23 +808,91 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
         ends = (b',"protnone":false,"anomalies":[]}\n',
                 b',"protnone":true,"protnone_reason":'
                 + json.dumps(protnone_reason(vma) or "").encode() + b',"anomalies":[]}\n')
-        # Runs of entries of one way, in address order.
+        # The lines of each bulk way, all at once, then cut into the runs
+        # that fall between the entries written one at a time.
+        bulk = {}
+        for w in (0, 1):
+            rows = np.flatnonzero(way == w)
+            if len(rows):
+                addrs = batch.addrs[rows]
+                raws = batch.raws[rows]
+                text, offsets = format_lines_at(parts + [ends[w]], [
+                    (addrs, "d"), (addrs, "x"), (raws, "d"), (raws, "x16"),
+                    (pfns[rows], "d")])
+                # Row i of the batch is line rank[i] of its way's text.
+                rank = np.cumsum(way == w) - 1
+                bulk[w] = (memoryview(text), offsets.tolist(), rank)
+        slow_rows = np.flatnonzero(way == 2)
+        slow = _lines_one_by_one(space, target, vma, batch.addrs[slow_rows],
+                                 batch.raws[slow_rows], enrich, kinds)
+        slow_rank = np.cumsum(way == 2) - 1
         cuts = np.flatnonzero(np.diff(way)) + 1
         bounds = [0] + cuts.tolist() + [len(way)]
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             w = int(way[lo])
             if w < 2:
-                addrs = batch.addrs[lo:hi]
-                raws = batch.raws[lo:hi]
-                write(format_lines(parts + [ends[w]], [
-                    (addrs, "d"), (addrs, "x"), (raws, "d"), (raws, "x16"),
-                    (pfns[lo:hi], "d")]).decode("ascii"))
+                text, offsets, rank = bulk[w]
+                write_ascii(text[offsets[int(rank[lo])]:offsets[int(rank[hi - 1]) + 1]])
             elif w == 2:
-                for i in range(lo, hi):
-                    entry = classify_value(target, int(batch.raws[i]), "pte", vma=vma,
-                                           addr=int(batch.addrs[i]))
-                    if kinds is None or entry.kind in kinds:
-                        write_json_line(out, entry_json(space, enrich(entry)))
+                write("".join(slow[int(slow_rank[lo]):int(slow_rank[hi - 1]) + 1]))
+
+
+# Stand-ins for the address in a JSON template (no kernel string holds NUL).
+_ADDR_TOKEN = json.dumps("\0addr\0")
+_HEX_TOKEN = json.dumps("\0addr_hex\0")
+# A value seen this many times in a run is formatted from one template.
+_REPEATS = 8
+
+
+def _lines_one_by_one(space: AddressSpace, target: Any, vma: Vma, addrs: Any, raws: Any,
+                      enrich: Any, kinds: Optional[Any]) -> List[str]:
+    """
+    The JSON Lines of PTEs that are not ordinary present ones, one string
+    per entry (empty if its kind is not wanted): each through
+    :func:`entry_json`, except that a value
+    repeated many times (markers, mostly) is decoded and enriched once and
+    its lines made from that template, since nothing in a line but the
+    address depends on anything but the value and the VMA. A value whose
+    entry is impossible, or whose folio or swap slot could not be read, is
+    always done one entry at a time (so that *enrich* sees each).
+    """
+    from drgn_softleaf.classify import classify_value
+    from drgn_softleaf.fastjson import format_lines_at
+
+    np = _numpy()
+    text: List[Optional[str]] = [None] * len(raws)
+    values, inverse, counts = np.unique(raws, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    for u in np.flatnonzero(counts >= _REPEATS).tolist():
+        rows = np.flatnonzero(inverse == u)
+        first = int(rows[0])
+        entry = classify_value(target, int(raws[first]), "pte", vma=vma, addr=int(addrs[first]))
+        if kinds is not None and entry.kind not in kinds:
+            for i in rows.tolist():
+                text[i] = ""
+            continue
+        e = enrich(entry)
+        if e.anomalies or (e.folio is not None and e.folio.error) or (
+                e.swap is not None and e.swap.error):
+            continue
+        obj = entry_json(space, e)
+        obj["addr"], obj["addr_hex"] = "\0addr\0", "\0addr_hex\0"
+        head, rest = json.dumps(obj, separators=(",", ":")).split(_ADDR_TOKEN)
+        middle, tail = rest.split(_HEX_TOKEN)
+        lines, offsets = format_lines_at(
+            [head.encode(), (middle + '"0x').encode(), ('"' + tail + "\n").encode()],
+            [(addrs[rows], "d"), (addrs[rows], "x")])
+        lines_text = lines.decode("ascii")
+        for k, i in enumerate(rows.tolist()):
+            text[i] = lines_text[offsets[k]:offsets[k + 1]]
+        # The first row was enriched (and counted) already: the others are
+        # the same entry at other addresses.
+    for i, line in enumerate(text):
+        if line is None:
+            entry = classify_value(target, int(raws[i]), "pte", vma=vma, addr=int(addrs[i]))
+            text[i] = (json.dumps(entry_json(space, enrich(entry)), separators=(",", ":"))
+                       + "\n") if kinds is None or entry.kind in kinds else ""
+    return text  # type: ignore[return-value]
 
 
 def _numpy() -> Any:

@@ -32,6 +32,32 @@ def test_format_lines_equals_percent_formatting(seed):
 
 def test_format_lines_one_shape_and_empty():
     a = np.arange(1000, 2000, dtype=np.uint64)
-    assert format_lines([b"[", b"]\n"], [(a, "d")]) == "".join(
-        "[%d]\n" % x for x in range(1000, 2000)).encode()
-    assert format_lines([b"[", b"]\n"], [(a[:0], "d")]) == b""
+    assert format_lines([b'{"n":', b"}\n"], [(a, "d")]) == "".join(
+        '{"n":%d}\n' % x for x in range(1000, 2000)).encode()
+    assert format_lines([b'{"n":', b"}\n"], [(a[:0], "d")]) == b""
+
+
+def test_console_script_writes_the_same_jsonl_as_the_api(tmp_path):
+    """The console script writes the bulk lines to stdout's binary stream
+    and the others through the text stream: the result is in order and
+    equal to what a text-only stream receives."""
+    import io
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import load
+    from drgn_softleaf.commands import parse, run
+
+    name = "linux-7.3-l5-numa"  # present, PROT_NONE and special entries
+    prog, manifest = load(name)
+    argv = ["entries", "-p", str(manifest["pid"]), "--format", "jsonl"]
+    want = io.StringIO()
+    assert run(prog, parse(argv), want) == 0
+    script = str(Path(sys.executable).parent / "drgn-softleaf")
+    out = tmp_path / "out.jsonl"
+    with open(out, "w") as f:
+        proc = subprocess.run([script, "--demo", name, *argv], stdout=f, timeout=300)
+    assert proc.returncode == 0
+    assert out.read_text() == want.getvalue()
+    assert want.getvalue().count("\n") > 1000
