@@ -267,56 +267,60 @@ def walk_range(
         target = get_target(prog)
     layout = target.layout
     levels = target.level_shifts
+    last = len(levels) - 1
     reader = _TableReader(prog, target)
     phys_mask = target.physical_mask
-    nbits = 9  # log2(entries per table)
+    nbits = layout.entries_per_table.bit_length() - 1
     table_present = layout.table_present
+    table_phys = layout.table_phys
     entry_none = layout.pte_none
     import numpy as np
 
     nonnone_mask = np.uint64(((1 << 64) - 1) & ~layout.none_ignore_mask)
 
-    def walk(table_phys: int, depth: int, start: int, end: int, vma: Vma) -> Iterator[WalkItem]:
-        level, shift = levels[depth]
-        try:
-            values = reader.read(level, table_phys)
-        except FaultError as e:
-            yield Unreadable(vma, level, start, end, table_phys, str(e))
-            return
-        span = 1 << (shift + nbits)
-        base = start & ~(span - 1)
-        first = (start - base) >> shift
-        stop = ((end - 1 - base) >> shift) + 1
-        if level == "pte":
-            yield PteSlots(vma, base, values, first, stop, table_phys)
-            return
-        size = 1 << shift
-        if holes or stop - first < 16:
-            indexes: Sequence[int] = range(first, stop)
-        else:
-            # Most upper-level entries are none: find the others array-wise.
-            arr = np.frombuffer(values, dtype=np.uint64)[first:stop]
-            indexes = (np.flatnonzero(arr & nonnone_mask) + first).tolist()
-        for i in indexes:
-            v = values[i]
-            lo = base + (i << shift)
-            if entry_none(v):
-                if holes:
-                    yield NoneRange(vma, level, max(start, lo), min(end, lo + size))
-                continue
-            if table_present(v):
-                yield from walk(
-                    layout.table_phys(v, phys_mask),
-                    depth + 1,
-                    max(start, lo),
-                    min(end, lo + size),
-                    vma,
-                )
-            else:
-                yield HugeLeaf(vma, level, lo, size, v, table_phys)
-
+    # One explicit stack instead of recursion: a table to walk is (table,
+    # depth, start, end); anything else is an item to hand out. Children
+    # are pushed in reverse, so items come out in address order.
     for vma in vmas:
-        yield from walk(pgd_phys, 0, vma.start, vma.end, vma)
+        stack: list = [(pgd_phys, 0, vma.start, vma.end)]
+        while stack:
+            top = stack.pop()
+            if not isinstance(top, tuple):
+                yield top
+                continue
+            phys, depth, start, end = top
+            level, shift = levels[depth]
+            try:
+                values = reader.read(level, phys)
+            except FaultError as e:
+                yield Unreadable(vma, level, start, end, phys, str(e))
+                continue
+            span = 1 << (shift + nbits)
+            base = start & ~(span - 1)
+            first = (start - base) >> shift
+            stop = ((end - 1 - base) >> shift) + 1
+            if depth == last:
+                yield PteSlots(vma, base, values, first, stop, phys)
+                continue
+            size = 1 << shift
+            if holes or stop - first < 16:
+                indexes: Sequence[int] = range(stop - 1, first - 1, -1)
+            else:
+                # Most upper-level entries are none: find the others
+                # array-wise.
+                arr = np.frombuffer(values, dtype=np.uint64)[first:stop]
+                indexes = (np.flatnonzero(arr & nonnone_mask) + first)[::-1].tolist()
+            for i in indexes:
+                v = values[i]
+                lo = base + (i << shift)
+                if entry_none(v):
+                    if holes:
+                        stack.append(NoneRange(vma, level, max(start, lo), min(end, lo + size)))
+                elif table_present(v):
+                    stack.append((table_phys(v, phys_mask), depth + 1, max(start, lo),
+                                  min(end, lo + size)))
+                else:
+                    stack.append(HugeLeaf(vma, level, lo, size, v, phys))
 
 
 def mm_pgd_phys(mm: Object) -> int:
