@@ -12,14 +12,15 @@ decides what a leaf entry means beyond what the walk itself needs (which
 upper-level entries point to tables).
 """
 
+import collections
+import struct
 from dataclasses import dataclass, field
 from functools import cached_property
-import struct
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 from drgn import FaultError, Object, Program
 
-from drgn_softleaf.target import Target, get_target
+from drgn_softleaf.target import Target, get_target, has_member
 
 __all__ = (
     "HugeLeaf",
@@ -184,14 +185,101 @@ def _vma_layout(prog: Program) -> Tuple[int, int, int, int, int]:
     return layout
 
 
+_MAPLE_NODE_MASK = 255
+_MAPLE_NODE_TYPE_SHIFT = 3
+_MAPLE_NODE_TYPE_MASK = 0xF
+# enum maple_type (include/linux/maple_tree.h).
+_MAPLE_LEAF_64 = 1
+_MAPLE_RANGE_64 = 2
+_MAPLE_ARANGE_64 = 3
+# xa_mk_internal(257) (include/linux/xarray.h).
+_XA_ZERO_ENTRY = (257 << 2) | 2
+
+
+def _maple_layout(prog: Program) -> Optional[dict]:
+    """Where the parts of a ``struct maple_node`` are, from the debug info
+    (cached); ``None`` before maple trees (Linux 6.1)."""
+    key = "drgn_softleaf.maple_layout"
+    try:
+        return prog.cache[key]
+    except KeyError:
+        pass
+    from drgn import offsetof, sizeof
+
+    try:
+        t = prog.type("struct maple_node")
+        layout: Optional[dict] = {
+            "size": sizeof(t),
+            "r_pivot": offsetof(t, "mr64.pivot"),
+            "r_pivots": prog.type("struct maple_range_64").member("pivot").type.length,
+            "r_slot": offsetof(t, "mr64.slot"),
+            "r_end": offsetof(t, "mr64.meta.end"),
+            "a_pivot": offsetof(t, "ma64.pivot"),
+            "a_pivots": prog.type("struct maple_arange_64").member("pivot").type.length,
+            "a_slot": offsetof(t, "ma64.slot"),
+            "a_end": offsetof(t, "ma64.meta.end"),
+        }
+    except LookupError:
+        layout = None
+    prog.cache[key] = layout
+    return layout
+
+
+def mm_vma_addresses(mm: Object) -> List[int]:
+    """
+    The addresses of the ``struct vm_area_struct`` of *mm*, in address
+    order: the maple tree read one node at a time (one read per node, as
+    drgn's ``mt_for_each()`` walks it), or drgn's ``for_each_vma()`` on
+    kernels without one (the rbtree before Linux 6.1).
+
+    :param mm: ``struct mm_struct *``
+    """
+    prog = mm.prog_
+    layout = _maple_layout(prog)
+    if layout is None or not has_member(mm, "mm_mt"):
+        from drgn.helpers.linux.mm import for_each_vma
+
+        return [vma.value_() for vma in for_each_vma(mm)]
+    read = prog.read
+    root = mm.mm_mt.ma_root.value_()
+    if not ((root & 3) == 2 and root > 4096):  # xa_is_node()
+        return [root] if root else []
+    out = []
+    queue = collections.deque(((root, (1 << 64) - 1),))
+    size = layout["size"]
+    while queue:
+        entry, max_ = queue.popleft()
+        node = entry & ~_MAPLE_NODE_MASK
+        kind = (entry >> _MAPLE_NODE_TYPE_SHIFT) & _MAPLE_NODE_TYPE_MASK
+        buf = read(node, size)
+        if kind == _MAPLE_ARANGE_64:
+            p, n, sl, e = layout["a_pivot"], layout["a_pivots"], layout["a_slot"], layout["a_end"]
+        elif kind in (_MAPLE_RANGE_64, _MAPLE_LEAF_64):
+            p, n, sl, e = layout["r_pivot"], layout["r_pivots"], layout["r_slot"], layout["r_end"]
+        else:
+            raise ValueError(f"unknown maple node type {kind} at {node:#x}")
+        pivots = struct.unpack_from(f"<{n}Q", buf, p)
+        slots = struct.unpack_from(f"<{n + 1}Q", buf, sl)
+        # ma_data_end()
+        if kind == _MAPLE_ARANGE_64 or not pivots[-1]:
+            end = buf[e]
+        elif pivots[-1] == max_:
+            end = n - 1
+        else:
+            end = n
+        if kind == _MAPLE_LEAF_64:
+            out.extend(v for v in slots[:end + 1] if v and v != _XA_ZERO_ENTRY)
+        else:
+            queue.extend(zip(slots[:end + 1], pivots[:end] + (max_,)))
+    return out
+
+
 def mm_vmas(mm: Object) -> List[Vma]:
     """
     Return the VMAs of *mm*, in address order.
 
     :param mm: ``struct mm_struct *``
     """
-    from drgn.helpers.linux.mm import for_each_vma
-
     prog = mm.prog_
     hugetlb = 1 << _vm_flag_bit(prog, "HUGETLB", 22)
     access = (1 << _vm_flag_bit(prog, "READ", 0)) | (1 << _vm_flag_bit(prog, "WRITE", 1)) | (
@@ -206,8 +294,7 @@ def mm_vmas(mm: Object) -> List[Vma]:
     file_type = prog.type("struct file *")
     read = prog.read
     out = []
-    for vma in for_each_vma(mm):
-        address = vma.value_()
+    for address in mm_vma_addresses(mm):
         buf = read(address, size)
         start, end, flags, file = (
             _U64.unpack_from(buf, o)[0] for o in (o_start, o_end, o_flags, o_file)

@@ -8,7 +8,7 @@ flags), and with the raw-value facts pagemap cannot express.
 
 import pytest
 
-from conftest import fixtures_of_mode, load
+from conftest import EXPECTED_FIXTURES, fixtures_of_mode, load
 from drgn_softleaf import Kind, for_each_leaf_entry, get_target
 
 PM_PFRAME = (1 << 55) - 1
@@ -161,3 +161,23 @@ def test_device_exclusive_access_split(name):
         assert got == {True, False}
     else:
         assert got == {None}
+
+
+@pytest.mark.parametrize("name", EXPECTED_FIXTURES)
+def test_direct_maple_tree_read_equals_drgn(name):
+    """The VMAs read straight from the maple tree's nodes are drgn's
+    for_each_vma(), in the same order, for every address space."""
+    from drgn.helpers.linux.mm import for_each_vma
+
+    from drgn_softleaf.scan import for_each_address_space
+    from drgn_softleaf.walk import mm_vma_addresses
+
+    prog, _ = load(name)
+    spaces = list(for_each_address_space(prog))
+    assert spaces
+    total = 0
+    for space in spaces:
+        want = [vma.value_() for vma in for_each_vma(space.mm)]
+        assert mm_vma_addresses(space.mm) == want, space.pid
+        total += len(want)
+    assert total > len(spaces)
