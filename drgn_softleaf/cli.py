@@ -204,7 +204,11 @@ def _quiet_stdout() -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``drgn-softleaf``; returns the exit status."""
     try:
-        return _main(sys.argv[1:] if argv is None else argv)
+        status = _main(sys.argv[1:] if argv is None else argv)
+        # What is still buffered goes now, where a closed pipe can be
+        # handled, not at exit.
+        sys.stdout.flush()
+        return status
     except KeyboardInterrupt:
         sys.stderr.write("drgn-softleaf: interrupted\n")
         return 130
