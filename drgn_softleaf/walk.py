@@ -352,6 +352,9 @@ def walk_range(
     """
     if target is None:
         target = get_target(prog)
+    if not holes:
+        yield from _walk_tables(prog, pgd_phys, vmas, target)
+        return
     layout = target.layout
     levels = target.level_shifts
     last = len(levels) - 1
@@ -408,6 +411,91 @@ def walk_range(
                                   min(end, lo + size)))
                 else:
                     stack.append(HugeLeaf(vma, level, lo, size, v, phys))
+
+
+def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
+                 target: Target) -> Iterator[WalkItem]:
+    """
+    :func:`walk_range` without holes, table by table: each table is read
+    once and its non-none entries found array-wise, then matched to the
+    VMAs they lie under (several VMAs can share a table), instead of one
+    walk from the top per VMA.
+    """
+    import bisect
+
+    import numpy as np
+
+    if not vmas:
+        return
+    layout = target.layout
+    levels = target.level_shifts
+    last = len(levels) - 1
+    size = layout.entries_per_table * 8
+    nbits = layout.entries_per_table.bit_length() - 1
+    phys_mask = target.physical_mask
+    nonnone_mask = np.uint64(((1 << 64) - 1) & ~layout.none_ignore_mask)
+    table_present = layout.table_present
+    table_phys = layout.table_phys
+    read = prog.read
+    ends = [v.end for v in vmas]
+
+    def under(lo: int, hi: int) -> List[Vma]:
+        """The VMAs that overlap [lo, hi)."""
+        out = []
+        for k in range(bisect.bisect_right(ends, lo), len(vmas)):
+            v = vmas[k]
+            if v.start >= hi:
+                break
+            out.append(v)
+        return out
+
+    span_lo, span_hi = vmas[0].start, vmas[-1].end
+    # The top-level table maps one aligned span of the address space (the
+    # kernel half's addresses carry the sign-extension bits above it).
+    root_span = 1 << (levels[0][1] + nbits)
+    # (table, depth, base address of its slot 0); children pushed in
+    # reverse so that they come out in address order.
+    stack: list = [(pgd_phys, 0, span_lo & ~(root_span - 1))]
+    while stack:
+        top = stack.pop()
+        if not isinstance(top, tuple):
+            yield top
+            continue
+        phys, depth, base = top
+        level, shift = levels[depth]
+        span = 1 << (shift + nbits)
+        lo = max(span_lo, base)
+        hi = min(span_hi, base + span)
+        try:
+            buf = read(phys, size, True)
+        except FaultError as e:
+            for v in reversed(under(lo, hi)):
+                stack.append(Unreadable(v, level, max(lo, v.start), min(hi, v.end), phys,
+                                        str(e)))
+            continue
+        values = memoryview(buf).cast("Q")
+        first = (lo - base) >> shift
+        stop = ((hi - 1 - base) >> shift) + 1
+        if depth == last:
+            for v in reversed(under(lo, hi)):
+                s = max(v.start, lo)
+                e = min(v.end, hi)
+                stack.append(PteSlots(v, base, values, (s - base) >> shift,
+                                      ((e - 1 - base) >> shift) + 1, phys))
+            continue
+        arr = np.frombuffer(buf, dtype=np.uint64)[first:stop]
+        entry_size = 1 << shift
+        for i in (np.flatnonzero(arr & nonnone_mask) + first)[::-1].tolist():
+            v = values[i]
+            child = base + (i << shift)
+            inside = under(max(child, lo), min(child + entry_size, hi))
+            if not inside:
+                continue
+            if table_present(v):
+                stack.append((table_phys(v, phys_mask), depth + 1, child))
+            else:
+                for vma in reversed(inside):
+                    stack.append(HugeLeaf(vma, level, child, entry_size, v, phys))
 
 
 def mm_pgd_phys(mm: Object) -> int:
