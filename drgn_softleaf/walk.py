@@ -485,7 +485,39 @@ def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
             continue
         arr = np.frombuffer(buf, dtype=np.uint64)[first:stop]
         entry_size = 1 << shift
-        for i in (np.flatnonzero(arr & nonnone_mask) + first)[::-1].tolist():
+        indexes = (np.flatnonzero(arr & nonnone_mask) + first).tolist()
+        if depth == last - 1:
+            # The children are PTE tables (or huge leaves): handed out
+            # here, in order, without going through the stack. When one VMA
+            # covers this whole table, no child needs looking up.
+            whole = under(lo, hi)
+            one = whole[0] if len(whole) == 1 and whole[0].start <= lo and \
+                whole[0].end >= hi else None
+            pte_shift = levels[last][1]
+            for i in indexes:
+                v = values[i]
+                child = base + (i << shift)
+                c_lo, c_hi = max(child, lo), min(child + entry_size, hi)
+                inside = [one] if one is not None else under(c_lo, c_hi)
+                if table_present(v):
+                    child_phys = table_phys(v, phys_mask)
+                    try:
+                        child_values = memoryview(read(child_phys, size, True)).cast("Q")
+                    except FaultError as e:
+                        for vma in inside:
+                            yield Unreadable(vma, levels[last][0], max(c_lo, vma.start),
+                                             min(c_hi, vma.end), child_phys, str(e))
+                        continue
+                    for vma in inside:
+                        s_ = max(vma.start, c_lo)
+                        e_ = min(vma.end, c_hi)
+                        yield PteSlots(vma, child, child_values, (s_ - child) >> pte_shift,
+                                       ((e_ - 1 - child) >> pte_shift) + 1, child_phys)
+                else:
+                    for vma in inside:
+                        yield HugeLeaf(vma, level, child, entry_size, v, phys)
+            continue
+        for i in reversed(indexes):
             v = values[i]
             child = base + (i << shift)
             inside = under(max(child, lo), min(child + entry_size, hi))
