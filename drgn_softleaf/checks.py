@@ -116,26 +116,66 @@ def get_memory_map(prog: Program) -> MemoryMap:
 
 
 def _read_memory_map(prog: Program) -> MemoryMap:
-    import numpy as np
-
     try:
         highest: Optional[int] = prog["highest_memmap_pfn"].value_()
     except (KeyError, FaultError):
         highest = None
-    from drgn.helpers.linux.mmzone import for_each_present_section, valid_section
-
     try:
         shift = (prog["SECTION_SIZE_BITS"] - prog["PAGE_SHIFT"]).value_()
-        valid = [nr for nr, ms in for_each_present_section(prog) if valid_section(ms)]
+        valid = _valid_sections(prog)
     except FaultError as e:
         return MemoryMap(highest, None, None, error=f"memory sections unreadable: {e}")
     except (LookupError, ValueError):
         # Not SPARSEMEM: no sections to check.
         return MemoryMap(highest, None, None)
-    # One slot past the last valid section stands for every higher section.
+    return MemoryMap(highest, shift, valid)
+
+
+def _valid_sections(prog: Program) -> Any:
+    """
+    ``valid_section()`` (include/linux/mmzone.h) of every section, as a
+    NumPy ``bool`` array indexed by section number, with one slot past the
+    last valid section standing for every higher one. The section table is
+    read a root at a time (``mem_section`` is an array of roots of
+    ``SECTIONS_PER_ROOT`` sections, behind pointers with
+    SPARSEMEM_EXTREME).
+    """
+    import numpy as np
+    from drgn import TypeKind, offsetof, sizeof
+
+    # SECTION_HAS_MEM_MAP is bit 1 of section_mem_map; since Linux 5.x an
+    # enum names the bit.
+    try:
+        has_mem_map = 1 << prog.constant("SECTION_HAS_MEM_MAP_BIT").value_()
+    except LookupError:
+        has_mem_map = 1 << 1
+    t = prog.type("struct mem_section")
+    ms_size = sizeof(t)
+    off = offsetof(t, "section_mem_map")
+    per_root = prog["SECTIONS_PER_ROOT"].value_()
+    mem_section = prog["mem_section"]
+    target = get_target(prog)
+    nr_sections = 1 << (target.max_physmem_bits - prog["SECTION_SIZE_BITS"].value_())
+    nr_roots = -(-nr_sections // per_root)
+    read = prog.read
+    if mem_section.type_.unaliased_kind() == TypeKind.POINTER:
+        base = mem_section.value_()
+        if not base:
+            return np.zeros(1, dtype=bool)
+        roots = np.frombuffer(read(base, 8 * nr_roots), dtype=np.uint64).tolist()
+    else:
+        first = mem_section.address_
+        roots = [first + i * per_root * ms_size for i in range(min(nr_roots, len(mem_section)))]
+    valid: list = []
+    for i, root in enumerate(roots):
+        if not root:
+            continue
+        words = np.frombuffer(read(root, per_root * ms_size), dtype=np.uint64)
+        maps = words[off // 8::ms_size // 8]
+        valid.extend((np.flatnonzero(maps & np.uint64(has_mem_map)) + i * per_root).tolist())
     lut = np.zeros((max(valid) + 2) if valid else 1, dtype=bool)
     lut[valid] = True
-    return MemoryMap(highest, shift, lut)
+    return lut
 
 
 def pfn_valid(prog: Program, pfn: int) -> Optional[bool]:
