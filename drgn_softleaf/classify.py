@@ -12,7 +12,7 @@ memory.
 import enum
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from drgn_softleaf.leafops import SoftleafType
 from drgn_softleaf.target import Target
@@ -520,3 +520,45 @@ def count_pte_group(target: Target, group: "list[PteSlots]", counts: Counter,
                 counts[KIND_ORDER[code]] += n
     if check is not None:
         check.ptes(group, values, present if npresent else None, svalues, scodes)
+
+
+def select_pte_group(target: Target, group: "list[PteSlots]",
+                     skip: Tuple[Kind, ...]) -> Tuple[int, List[Tuple[int, int]]]:
+    """
+    Pick out of *group* (PTE tables of one VMA, in order) the non-none
+    entries of kinds other than *skip*, as (address, value) in address
+    order, and count the others: the selecting form of
+    :func:`count_pte_group`, for triage, which decodes only the few
+    entries that can be findings. Only present entries or markers may be
+    skipped.
+    """
+    import numpy as np
+
+    assert set(skip) <= {Kind.PRESENT, Kind.MARKER}
+    vec = target.layout.vector()
+    values = np.frombuffer(b"".join([s.values[s.first:s.stop] for s in group]),
+                           dtype=np.uint64)
+    nonnone = vec.pte_nonnone(values)
+    present = vec.pte_present(values) & nonnone
+    special = np.flatnonzero(nonnone & ~present)
+    quiet = int(np.count_nonzero(present)) if Kind.PRESENT in skip else 0
+    keep = special
+    if len(special):
+        codes = _special_codes(target, vec, values[special])
+        if Kind.MARKER in skip:
+            markers = codes == _MARKER_CODE
+            quiet += int(np.count_nonzero(markers))
+            keep = special[~markers]
+    if Kind.PRESENT not in skip:
+        keep = np.sort(np.concatenate([keep, np.flatnonzero(present)]))
+    if not len(keep):
+        return quiet, []
+    lengths = [s.stop - s.first for s in group]
+    offsets = np.cumsum([0] + lengths[:-1])
+    table = np.searchsorted(offsets, keep, side="right") - 1
+    shift = target.layout.page_shift
+    out = []
+    for i, t in zip(keep.tolist(), table.tolist()):
+        s = group[t]
+        out.append((s.base + ((s.first + i - int(offsets[t])) << shift), int(values[i])))
+    return quiet, out

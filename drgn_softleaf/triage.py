@@ -33,8 +33,7 @@ from drgn_softleaf.classify import (
     classify_item,
     classify_pte_batch,
     classify_value,
-    kind_code,
-    present_code,
+    select_pte_group,
 )
 from drgn_softleaf.enrich import Enricher, FolioInfo
 from drgn_softleaf.scan import AddressSpace, for_each_address_space
@@ -366,10 +365,10 @@ def _vma_gaps(vmas: Sequence[Vma], task_size: int) -> List[Vma]:
     prev = 0
     for v in vmas:
         if v.start > prev:
-            gaps.append(Vma(0, prev, v.start, 0, None, False, True, False))
+            gaps.append(Vma(0, prev, v.start, 0, None, False, True, False, gap=True))
         prev = max(prev, v.end)
     if prev < task_size:
-        gaps.append(Vma(0, prev, task_size, 0, None, False, True, False))
+        gaps.append(Vma(0, prev, task_size, 0, None, False, True, False, gap=True))
     return gaps
 
 
@@ -401,19 +400,21 @@ def scan_leaks(
             report.unreadable.append((space.pid, space.comm, 0, 0, f"mm: {e}"))
             continue
         found_swap = 0
-        for region, in_vma in ((vmas, True), (_vma_gaps(vmas, task_size), False)):
-            for item in batch_items(walk_range(prog, pgd, region, target=target)):
-                if isinstance(item, Unreadable):
-                    report.unreadable.append((space.pid, space.comm, item.start, item.end,
-                                              item.reason))
-                    continue
-                for entry in _triaged_entries(target, item, report):
-                    if not in_vma:
-                        entry = LeafEntry(None, *[getattr(entry, f) for f in (
-                            "addr", "size", "level", "raw", "kind")])
-                    collector.entry(space, entry, in_vma)
-                    if entry.kind == Kind.SWAP and in_vma:
-                        found_swap += 1
+        # The VMAs and the gaps between them, in one walk.
+        regions = sorted(vmas + _vma_gaps(vmas, task_size), key=lambda v: v.start)
+        for item in batch_items(walk_range(prog, pgd, regions, target=target)):
+            if isinstance(item, Unreadable):
+                report.unreadable.append((space.pid, space.comm, item.start, item.end,
+                                          item.reason))
+                continue
+            for entry in _triaged_entries(target, item, report):
+                in_vma = entry.vma is not None and not entry.vma.gap
+                if not in_vma:
+                    entry = LeafEntry(None, *[getattr(entry, f) for f in (
+                        "addr", "size", "level", "raw", "kind")])
+                collector.entry(space, entry, in_vma)
+                if entry.kind == Kind.SWAP and in_vma:
+                    found_swap += 1
         swap_counts.append((space, found_swap,
                             any(u[0] == space.pid for u in report.unreadable)))
         if progress is not None:
@@ -559,20 +560,16 @@ def _triaged_entries(target: Target, item: object, report: LeakReport) -> Iterat
     if not isinstance(item, list):
         yield from classify_item(target, item)
         return
-    import numpy as np
-
-    batch = classify_pte_batch(target, item)
-    vma = batch.vma
-    if vma.address == 0 and not vma.kernel:
+    vma = item[0].vma
+    if vma.gap:
         # A gap between VMAs: every entry there is reported.
-        yield from batch_entries(target, batch)
+        yield from batch_entries(target, classify_pte_batch(target, item))
         return
     # Present entries and markers are never findings inside a VMA: counted.
-    quiet = (batch.codes == present_code()) | (batch.codes == kind_code(Kind.MARKER))
-    report.entries += int(np.count_nonzero(quiet))
-    for i in np.flatnonzero(~quiet).tolist():
-        yield classify_value(target, int(batch.raws[i]), "pte", vma=vma,
-                             addr=int(batch.addrs[i]))
+    quiet, others = select_pte_group(target, item, (Kind.PRESENT, Kind.MARKER))
+    report.entries += quiet
+    for addr, raw in others:
+        yield classify_value(target, raw, "pte", vma=vma, addr=addr)
 
 
 def _is_percpu_counter(obj: Object) -> bool:

@@ -60,6 +60,9 @@ class Vma:
     kernel: bool = False
     # VM_PFNMAP, VM_MIXEDMAP or VM_IO: may map raw pfns without a memory map.
     pfnmap: bool = False
+    # A stretch of the user address range no VMA covers (triage walks it to
+    # find entries outside any VMA), not a VMA.
+    gap: bool = False
     prog: Optional[Program] = field(default=None, compare=False, repr=False)
 
     @cached_property
