@@ -197,3 +197,36 @@ def test_memory_map_sections_equal_drgn(name):
     want = [nr for nr, ms in for_each_present_section(prog) if valid_section(ms)]
     assert want and np.flatnonzero(memmap.valid_sections).tolist() == want
     assert memmap.highest_memmap_pfn >> memmap.section_shift == want[-1]
+
+
+@pytest.mark.parametrize("name", ["linux-7.3-l5-quiescent", "linux-6.12-l5-quiescent",
+                                  "linux-7.3-l5-migrate"])
+def test_select_pte_group_equals_batch_classification(name):
+    """What triage picks out of PTE groups is exactly the entries the full
+    batch classification calls neither present nor marker, at the same
+    addresses; the rest is counted."""
+    from drgn_softleaf.classify import (
+        Kind,
+        batch_items,
+        classify_pte_batch,
+        select_pte_group,
+    )
+    from drgn_softleaf.scan import address_space, walk_address_space
+
+    prog, manifest = load(name)
+    target = get_target(prog)
+    _, walk = walk_address_space(address_space(prog, pid=manifest["pid"]))
+    picked = 0
+    for item in batch_items(walk):
+        if not isinstance(item, list):
+            continue
+        batch = classify_pte_batch(target, item)
+        kinds = list(Kind)
+        quiet_codes = {kinds.index(Kind.PRESENT), kinds.index(Kind.MARKER)}
+        want = [(a, r) for a, r, c in zip(batch.addrs.tolist(), batch.raws.tolist(),
+                                          batch.codes.tolist()) if c not in quiet_codes]
+        quiet, got = select_pte_group(target, item, (Kind.PRESENT, Kind.MARKER))
+        assert got == want
+        assert quiet + len(got) == len(batch.raws)
+        picked += len(got)
+    assert picked > 10
