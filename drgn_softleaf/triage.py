@@ -28,10 +28,8 @@ from drgn_softleaf.checks import check_invalid, check_swap_slot, pfn_valid
 from drgn_softleaf.classify import (
     Kind,
     LeafEntry,
-    batch_entries,
     batch_items,
     classify_item,
-    classify_pte_batch,
     classify_value,
     select_pte_group,
 )
@@ -561,12 +559,10 @@ def _triaged_entries(target: Target, item: object, report: LeakReport) -> Iterat
         yield from classify_item(target, item)
         return
     vma = item[0].vma
-    if vma.gap:
-        # A gap between VMAs: every entry there is reported.
-        yield from batch_entries(target, classify_pte_batch(target, item))
-        return
     # Present entries and markers are never findings inside a VMA: counted.
-    quiet, others = select_pte_group(target, item, (Kind.PRESENT, Kind.MARKER))
+    # In a gap between VMAs, every entry is reported.
+    quiet, others = select_pte_group(target, item,
+                                     () if vma.gap else (Kind.PRESENT, Kind.MARKER))
     report.entries += quiet
     for addr, raw in others:
         yield classify_value(target, raw, "pte", vma=vma, addr=addr)
