@@ -598,7 +598,8 @@ def _identity(prog: Program, head: Object, anon: Optional[bool], mapping: int,
         if vma.hugetlb:
             return None
         page_in_folio = holder.pfn - page_to_pfn(head).value_()
-        linear = ((holder.addr - v.vm_start.value_()) >> 12) + v.vm_pgoff.value_()
+        linear = _linear_index(v, holder.addr, bool(anon),
+                               get_target(prog).layout.page_shift)
         if anon:
             anon_vma = v.anon_vma.value_()
             if not anon_vma:
@@ -617,6 +618,28 @@ def _identity(prog: Program, head: Object, anon: Optional[bool], mapping: int,
     except (FaultError, LookupError, AttributeError):
         return None
     return None
+
+
+def _linear_index(vma: Object, addr: int, anon: bool, page_shift: int) -> int:
+    """
+    The index a folio mapped at *addr* in *vma* has: ``linear_page_index()``
+    for a file folio, ``linear_anon_page_index()`` for an anonymous one
+    (include/linux/pagemap.h).
+
+    :param vma: ``struct vm_area_struct *``
+    """
+    delta = (addr - vma.vm_start.value_()) >> page_shift
+    if anon and has_member(vma, "__vm_anon_pgoff_lo"):
+        # Since Linux 7.x, a VMA keeps the anonymous page offset of its
+        # start apart from vm_pgoff (vma_start_anon_pgoff() in
+        # include/linux/mm.h): anonymous folios of a MAP_PRIVATE file
+        # mapping are indexed by it, not by the file offset. Before, both
+        # were vm_pgoff.
+        pgoff = vma.__vm_anon_pgoff_lo.value_()
+        if has_member(vma, "__vm_anon_pgoff_hi"):
+            pgoff += vma.__vm_anon_pgoff_hi.value_() << 32
+        return delta + pgoff
+    return delta + vma.vm_pgoff.value_()
 
 
 def _anon_root(prog: Program, anon_vma: int) -> int:

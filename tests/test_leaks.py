@@ -99,3 +99,41 @@ def test_api_report_matches(capsys):
     report = scan_leaks(prog)
     assert [f.verdict for f in report.folios] == ["leaked"]
     assert report.findings == 1
+
+
+@pytest.mark.parametrize("name", ["linux-7.3-l5-quiescent", "linux-6.12-l5-quiescent"])
+def test_identity_holds_for_every_present_folio(name):
+    """The identity rule that calls a migration folio `stuck` when it is not
+    what its entry says (mapping and index against the VMA and address)
+    holds for every present page of every process of a quiescent dump:
+    anonymous folios in anonymous VMAs and in private file mappings (whose
+    index is linear_anon_page_index() on 7.x, linear_page_index() before),
+    file folios. No healthy folio may fail it."""
+    from drgn import Object
+
+    from drgn_softleaf import Kind, for_each_address_space, for_each_leaf_entry
+    from drgn_softleaf.triage import Holder, _folio_mapping, _identity
+
+    from drgn.helpers.linux.mm import compound_head, pfn_to_page
+
+    prog, _ = load(name)
+    checked = anon_in_file = 0
+    problems = []
+    for space in for_each_address_space(prog):
+        for entry in for_each_leaf_entry(prog, mm=space.mm):
+            if entry.kind != Kind.PRESENT or entry.vma is None or entry.level != "pte":
+                continue
+            head = compound_head(pfn_to_page(prog, entry.pfn))
+            anon, mapping, index = _folio_mapping(head)
+            if not mapping:
+                continue  # the zero page, special mappings
+            holder = Holder(space.pid, space.comm, space.mm.value_(), entry.addr, entry.level,
+                            entry.raw, "present", entry.pfn)
+            problem = _identity(prog, Object(prog, "struct page *", head.value_()), anon,
+                                mapping, index, holder, entry.vma)
+            checked += 1
+            anon_in_file += bool(anon and entry.vma.file)
+            if problem:
+                problems.append((space.pid, hex(entry.addr), entry.vma.file, problem))
+    assert checked > 1000 and anon_in_file >= 8
+    assert problems == []
