@@ -530,6 +530,12 @@ def scan_leaks(
             # The folio being finished: move_to_new_folio() has already
             # cleared its mapping.
             problems = [p for p in problems if not p.startswith("no mapping")]
+        if info.refcount == 0 and linked:
+            # The task working on this very folio froze its refcount:
+            # folio_ref_freeze() in __folio_migrate_mapping() (mm/migrate.c)
+            # and __folio_split() (mm/huge_memory.c) hold it at 0 while they
+            # move the mapping over.
+            problems = [p for p in problems if p != "refcount 0"]
         if not info.locked:
             verdict = "leaked"
         elif problems or not folio_migrators:
