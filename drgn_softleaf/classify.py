@@ -92,8 +92,9 @@ class LeafEntry:
     :ivar protnone: Present but PROT_NONE; :attr:`protnone_reason` says why
         (``prot_none``: the VMA has no access; ``uffd_rwp``: userfaultfd
         read-write protection; ``numa_hint``: NUMA balancing).
-    :ivar flags: Swap-PTE flag bits set (``soft_dirty``, ``uffd_wp``,
-        ``exclusive``) for non-present entries.
+    :ivar flags: Software bits set: of a present entry (``soft_dirty``,
+        ``uffd_wp``), or the swap-PTE flag bits of a non-present one
+        (``soft_dirty``, ``uffd_wp``, ``exclusive``).
     :ivar marker: Marker bits (``uffd_wp``, ``poison``, ``guard``).
     :ivar writable: For kinds the kernel splits by access (device-exclusive
         before 6.15).
@@ -128,6 +129,19 @@ def protnone_reason(vma: Optional[Vma]) -> Optional[str]:
     if vma.uffd_rwp:
         return "uffd_rwp"
     return "numa_hint"
+
+
+def present_flag_bits(target: Target, vma: Optional[Vma]) -> Tuple[Tuple[str, int], ...]:
+    """
+    The software bits a present entry of *vma* reports (name, mask):
+    soft-dirty and uffd-wp, but not soft-dirty in a hugetlb VMA, which the
+    kernel does not track there (pagemap_hugetlb_range() in
+    fs/proc/task_mmu.c looks only at VM_SOFTDIRTY and huge_pte_uffd()).
+    """
+    bits = target.layout.present_flag_bits
+    if vma is not None and vma.hugetlb:
+        return tuple(b for b in bits if b[0] != "soft_dirty")
+    return bits
 
 
 def _flag_names(value: int, bits: Tuple[Tuple[str, int], ...]) -> Tuple[str, ...]:
@@ -191,6 +205,7 @@ def _present(target: Target, vma: Optional[Vma], addr: int, size: int, level: st
         pfn=layout.leaf_pfn(raw, _LEVEL_SHIFT[level], target.physical_mask),
         protnone=protnone,
         protnone_reason=protnone_reason(vma) if protnone else None,
+        flags=_flag_names(raw, present_flag_bits(target, vma)),
     )
 
 
@@ -478,11 +493,14 @@ def batch_entries(target: Target, batch: PteBatch) -> Iterator[LeafEntry]:
     pfns = vec.pte_pfn(batch.raws, target.physical_mask).tolist()
     protnone = vec.pte_protnone(batch.raws).tolist()
     reason = protnone_reason(vma)
+    bits = present_flag_bits(target, vma)
+    size = 1 << target.layout.page_shift
     for addr, raw, is_present, pfn, pn in zip(batch.addrs.tolist(), batch.raws.tolist(),
                                               present.tolist(), pfns, protnone):
         if is_present:
-            yield LeafEntry(vma, addr, 4096, "pte", raw, Kind.PRESENT, pfn=pfn, protnone=pn,
-                            protnone_reason=reason if pn else None)
+            yield LeafEntry(vma, addr, size, "pte", raw, Kind.PRESENT, pfn=pfn, protnone=pn,
+                            protnone_reason=reason if pn else None,
+                            flags=tuple(name for name, mask in bits if raw & mask))
         else:
             yield classify_value(target, raw, "pte", vma=vma, addr=addr)
 

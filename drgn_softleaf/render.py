@@ -491,7 +491,7 @@ def entry_json(space: AddressSpace, e: Enriched) -> Dict[str, Any]:
             out["mig_dirty"] = entry.mig_dirty
     elif kind == Kind.MARKER:
         out["marker"] = list(entry.marker)
-    if kind not in (Kind.PRESENT, Kind.NONE, Kind.UNREADABLE):
+    if kind not in (Kind.NONE, Kind.UNREADABLE):
         out["flags"] = list(entry.flags)
     if entry.writable is not None:
         out["writable"] = entry.writable
@@ -747,6 +747,7 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
         classify_item,
         classify_pte_batch,
         present_code,
+        present_flag_bits,
         protnone_reason,
     )
     from drgn_softleaf.fastjson import format_lines_at
@@ -793,25 +794,36 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
             (batch.raws & np.uint64(layout.special_mask)) == 0)
         if vma.kernel or vma.pfnmap:
             suspect[:] = False
-        # Each entry's way: 0 an ordinary present PTE, 1 a PROT_NONE one,
-        # 2 one at a time (entry_json()), 3 not listed.
-        way = np.full(len(batch.raws), 2, dtype=np.int8)
+        flag_bits = present_flag_bits(target, vma)
+        # Each entry's way: a present PTE's is 2 * (its flag bits, as a
+        # number) + whether it is PROT_NONE, each a template of its own;
+        # SLOW one at a time (entry_json()), SKIP not listed.
+        bulk_ways = 2 << len(flag_bits)
+        slow, skip = bulk_ways, bulk_ways + 1
+        way = np.full(len(batch.raws), slow, dtype=np.int16)
         if want_present:
-            way[present & ~protnone] = 0
-            way[protnone] = 1
+            combo = np.zeros(len(batch.raws), dtype=np.int16)
+            for k, (_, mask) in enumerate(flag_bits):
+                combo |= ((batch.raws & np.uint64(mask)) != 0).astype(np.int16) << k
+            way[present] = (2 * combo + protnone)[present]
         else:
-            way[present] = 3
-        way[suspect] = 2
+            way[present] = skip
+        way[suspect] = slow
         parts = [head + b',"addr":', b',"addr_hex":"0x',
                  b'","size":%d,"level":"pte","raw":' % (1 << layout.page_shift),
                  b',"raw_hex":"0x', b'","kind":"present",' + tail + b',"pfn":']
-        ends = (b',"protnone":false,"anomalies":[]}\n',
-                b',"protnone":true,"protnone_reason":'
-                + json.dumps(protnone_reason(vma) or "").encode() + b',"anomalies":[]}\n')
+        reason = json.dumps(protnone_reason(vma) or "").encode()
+        ends = []
+        for w in range(bulk_ways):
+            flags = json.dumps([name for k, (name, _) in enumerate(flag_bits)
+                                if (w >> 1) >> k & 1], separators=(",", ":")).encode()
+            ends.append((b',"protnone":true,"protnone_reason":' + reason if w & 1
+                         else b',"protnone":false') + b',"flags":' + flags
+                        + b',"anomalies":[]}\n')
         # The lines of each bulk way, all at once, then cut into the runs
         # that fall between the entries written one at a time.
         bulk = {}
-        for w in (0, 1):
+        for w in np.unique(way[way < bulk_ways]).tolist():
             rows = np.flatnonzero(way == w)
             if len(rows):
                 addrs = batch.addrs[rows]
@@ -822,19 +834,19 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
                 # Row i of the batch is line rank[i] of its way's text.
                 rank = np.cumsum(way == w) - 1
                 bulk[w] = (memoryview(text), offsets.tolist(), rank)
-        slow_rows = np.flatnonzero(way == 2)
-        slow = _lines_one_by_one(space, target, vma, batch.addrs[slow_rows],
-                                 batch.raws[slow_rows], enrich, kinds)
-        slow_rank = np.cumsum(way == 2) - 1
+        slow_rows = np.flatnonzero(way == slow)
+        slow_lines = _lines_one_by_one(space, target, vma, batch.addrs[slow_rows],
+                                       batch.raws[slow_rows], enrich, kinds)
+        slow_rank = np.cumsum(way == slow) - 1
         cuts = np.flatnonzero(np.diff(way)) + 1
         bounds = [0] + cuts.tolist() + [len(way)]
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             w = int(way[lo])
-            if w < 2:
+            if w < bulk_ways:
                 text, offsets, rank = bulk[w]
                 write_ascii(text[offsets[int(rank[lo])]:offsets[int(rank[hi - 1]) + 1]])
-            elif w == 2:
-                write("".join(slow[int(slow_rank[lo]):int(slow_rank[hi - 1]) + 1]))
+            elif w == slow:
+                write("".join(slow_lines[int(slow_rank[lo]):int(slow_rank[hi - 1]) + 1]))
 
 
 # Stand-ins for the address in a JSON template (no kernel string holds NUL).

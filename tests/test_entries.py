@@ -95,6 +95,12 @@ def test_every_manifest_page_agrees_with_pagemap(name):
                 mismatches.append(f"{where}: protnone {entry.protnone}")
             if "level" in expect and expect["level"] != entry.level:
                 mismatches.append(f"{where}: level {entry.level}, expected {expect['level']}")
+            # A present entry's soft-dirty and uffd-wp bits, as pagemap
+            # reports them (pte_soft_dirty(), pte_uffd_wp()).
+            if clear_refs and ("soft_dirty" in entry.flags) != bool(pm & PM_SOFT_DIRTY):
+                mismatches.append(f"{where}: present soft_dirty {entry.flags}")
+            if ("uffd_wp" in entry.flags) != bool(pm & PM_UFFD_WP):
+                mismatches.append(f"{where}: present uffd_wp {entry.flags}")
             continue
         # Non-present: the type number and offset (or pfn) pagemap shows.
         ops = target.leafops

@@ -66,6 +66,13 @@ class X86_64:
         ("uffd_wp", _PAGE_SWP_UFFD),
         ("exclusive", _PAGE_SWP_EXCLUSIVE),
     )
+    # Software bits of a present entry (PTE or huge PMD/PUD) that pagemap
+    # reports: pte_soft_dirty() (_PAGE_SOFT_DIRTY, bit 11) and pte_uffd_wp()
+    # (_PAGE_UFFD, bit 10), arch/x86/include/asm/pgtable.h.
+    present_flag_bits: Tuple[Tuple[str, int], ...] = (
+        ("soft_dirty", 1 << 11),
+        ("uffd_wp", 1 << 10),
+    )
     # The flags a THP PMD swap entry carries (pmd_swp_soft_dirty(),
     # pmd_swp_uffd()); exclusivity is in the migration type there.
     pmd_swp_flag_bits: Tuple[Tuple[str, int], ...] = (
