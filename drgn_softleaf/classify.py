@@ -291,7 +291,8 @@ def classify_pte_slots(
         v = values[i]
         if not v & none_ignore and not include_none:
             continue
-        yield classify_value(target, v, "pte", vma=vma, addr=base + (i << 12))
+        yield classify_value(target, v, "pte", vma=vma,
+                             addr=base + (i << target.layout.page_shift))
 
 
 def classify_item(
@@ -435,20 +436,21 @@ def classify_pte_batch(target: Target, group: "list[PteSlots]") -> PteBatch:
     arrays = []
     starts = []
     lengths = []
+    shift = target.layout.page_shift
     for s in group:
         arrays.append(np.frombuffer(s.values, dtype=np.uint64)[s.first:s.stop])
-        starts.append(s.base + (s.first << 12))
+        starts.append(s.base + (s.first << shift))
         lengths.append(s.stop - s.first)
     values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
     idx = np.flatnonzero(vec.pte_nonnone(values))
     raws = values[idx]
     if len(group) == 1:
-        addrs = np.uint64(starts[0]) + (idx.astype(np.uint64) << np.uint64(12))
+        addrs = np.uint64(starts[0]) + (idx.astype(np.uint64) << np.uint64(shift))
     else:
         offsets = np.cumsum([0] + lengths[:-1])
         table = np.searchsorted(offsets, idx, side="right") - 1
         addrs = np.array(starts, dtype=np.uint64)[table] + (
-            (idx - offsets[table]).astype(np.uint64) << np.uint64(12)
+            (idx - offsets[table]).astype(np.uint64) << np.uint64(shift)
         )
     codes = np.full(len(raws), _PRESENT_CODE, dtype=np.uint8)
     swp = ~vec.pte_present(raws)

@@ -513,7 +513,8 @@ if lookup.leaf is not None:
     entry = lookup.leaf.entry
     print(entry.kind.value, entry, lookup.leaf.anomalies)
     if entry.kind.value == "present":
-        print("physical address", hex((entry.pfn << 12) + {args.address:#x} - entry.addr))
+        print("physical address",
+              hex((entry.pfn << layout.page_shift) + {args.address:#x} - entry.addr))
     print(lookup.leaf.folio or lookup.leaf.swap)
 """)
         return EXIT_OK

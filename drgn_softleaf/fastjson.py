@@ -78,12 +78,13 @@ def _write(block: Any, col: int, width: int, values: Any, how: str, template: by
     ten4 = np.uint64(10000)
     mask16 = np.uint64(0xFFFF)
     for k in range(groups):
+        # (Indexes as intp: older NumPy refuses to index with uint64.)
         if how == "d":
             q = x // ten4
-            digits = np.take(dec4, x - q * ten4)
+            digits = np.take(dec4, (x - q * ten4).astype(np.intp))
             x = q
         else:
-            digits = np.take(hex4, (values >> np.uint64(16 * k)) & mask16)
+            digits = np.take(hex4, ((values >> np.uint64(16 * k)) & mask16).astype(np.intp))
         _column(block, end - 4 * (k + 1), "<u4")[:] = digits
     for pos in range(end - 4 * groups, col):
         _column(block, pos, "u1")[:] = template[pos]

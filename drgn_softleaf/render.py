@@ -432,9 +432,10 @@ def render_addr(console: Console, space: AddressSpace, addr: int,
     for a in leaf.anomalies:
         console.print(Text(f"IMPOSSIBLE ({a.what}): {a.detail}", style="bold"))
     if entry.kind == Kind.PRESENT and entry.pfn is not None:
-        phys = (entry.pfn << 12) + (addr - entry.addr)
-        console.print(Text(f"physical address: {phys:#x} (pfn {phys >> 12:#x} offset "
-                           f"{phys & 0xfff:#x})"))
+        shift = layout.page_shift
+        phys = (entry.pfn << shift) + (addr - entry.addr)
+        console.print(Text(f"physical address: {phys:#x} (pfn {phys >> shift:#x} offset "
+                           f"{phys & ((1 << shift) - 1):#x})"))
     f = leaf.folio
     if f is not None and not f.error:
         console.print(Text(
