@@ -105,14 +105,26 @@ class MemoryMap:
 
 
 def get_memory_map(prog: Program) -> MemoryMap:
-    """Return the :class:`MemoryMap` of *prog*, reading it on first use."""
-    try:
-        return prog.cache[_CACHE_KEY]
-    except KeyError:
-        pass
+    """
+    Return the :class:`MemoryMap` of *prog*, reading it on first use. A
+    live kernel's is read again after a few seconds: memory can be added
+    (virtio-mem, device memory) or removed while a drgn session lasts.
+    """
+    import time
+
+    from drgn import ProgramFlags
+
+    live = bool(prog.flags & ProgramFlags.IS_LIVE)
+    cached = prog.cache.get(_CACHE_KEY)
+    if cached is not None and (not live or time.monotonic() - cached[0] < _LIVE_SECONDS):
+        return cached[1]
     mm = _read_memory_map(prog)
-    prog.cache[_CACHE_KEY] = mm
+    prog.cache[_CACHE_KEY] = (time.monotonic(), mm)
     return mm
+
+
+# How long a live kernel's memory map is trusted (a command's length).
+_LIVE_SECONDS = 5.0
 
 
 def _read_memory_map(prog: Program) -> MemoryMap:
@@ -125,9 +137,11 @@ def _read_memory_map(prog: Program) -> MemoryMap:
         valid = _valid_sections(prog)
     except FaultError as e:
         return MemoryMap(highest, None, None, error=f"memory sections unreadable: {e}")
-    except (LookupError, ValueError):
+    except LookupError:
         # Not SPARSEMEM: no sections to check.
         return MemoryMap(highest, None, None)
+    except ValueError as e:
+        return MemoryMap(highest, None, None, error=f"memory sections: {e}")
     return MemoryMap(highest, shift, valid)
 
 
@@ -161,7 +175,7 @@ def _valid_sections(prog: Program) -> Any:
     if mem_section.type_.unaliased_kind() == TypeKind.POINTER:
         base = mem_section.value_()
         if not base:
-            return np.zeros(1, dtype=bool)
+            raise ValueError("mem_section is not set up")
         roots = np.frombuffer(read(base, 8 * nr_roots), dtype=np.uint64).tolist()
     else:
         first = mem_section.address_
@@ -309,6 +323,9 @@ class ImpossibleCounter:
         self.enricher = Enricher(prog)
         self.counts: Counter = Counter()
         self.unreadable: List[str] = []
+        if self.memmap.error:
+            # The memory-map rules cannot decide: said, never guessed.
+            self.unreadable.append(self.memmap.error)
 
     def _add(self, found: Optional[EntryAnomaly]) -> None:
         if found is not None:

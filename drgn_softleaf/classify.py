@@ -136,9 +136,14 @@ def present_flag_bits(target: Target, vma: Optional[Vma]) -> Tuple[Tuple[str, in
     The software bits a present entry of *vma* reports (name, mask):
     soft-dirty and uffd-wp, but not soft-dirty in a hugetlb VMA, which the
     kernel does not track there (pagemap_hugetlb_range() in
-    fs/proc/task_mmu.c looks only at VM_SOFTDIRTY and huge_pte_uffd()).
+    fs/proc/task_mmu.c looks only at VM_SOFTDIRTY and huge_pte_uffd()), and
+    none in the kernel's own page tables.
     """
     bits = target.layout.present_flag_bits
+    if vma is not None and vma.kernel:
+        # The kernel's own entries use these bits for other ends
+        # (_PAGE_KERNEL_4K, _PAGE_CPA_TEST...).
+        return ()
     if vma is not None and vma.hugetlb:
         return tuple(b for b in bits if b[0] != "soft_dirty")
     return bits

@@ -137,6 +137,8 @@ def _elf_truncation(path: str) -> Optional[str]:
             end = "<" if eh[5] == 1 else ">"
             phoff, = struct.unpack_from(end + "Q", eh, 32)
             phentsize, phnum = struct.unpack_from(end + "HH", eh, 54)
+            if phnum == 0xFFFF or phentsize < 56:  # PN_XNUM, or not ELF64 headers
+                return None
             f.seek(phoff)
             ph = f.read(phentsize * phnum)
             size = os.fstat(f.fileno()).st_size
@@ -155,7 +157,8 @@ def _elf_truncation(path: str) -> Optional[str]:
             first = p_paddr + cut
     if not missing:
         return None
-    return (f"{missing >> 20} MiB of memory are missing (from physical address {first:#x}; "
+    amount = f"{missing >> 20} MiB" if missing >= 1 << 20 else f"{missing} bytes"
+    return (f"{amount} of memory are missing (from physical address {first:#x}; "
             f"the file has {size} bytes)")
 
 
@@ -215,6 +218,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except BrokenPipeError:
         _quiet_stdout()
         return 0
+    except Exception as e:  # noqa: BLE001 - status 1 means findings: never for a bug
+        import os
+
+        if os.environ.get("DRGN_SOFTLEAF_DEBUG"):
+            raise
+        return _error(f"internal error: {type(e).__name__}: {e} (set DRGN_SOFTLEAF_DEBUG=1 "
+                      "for the traceback)")
 
 
 def _main(argv: List[str]) -> int:

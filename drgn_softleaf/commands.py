@@ -100,7 +100,7 @@ class _Once(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: Optional[str] = None) -> None:
-        if getattr(namespace, self.dest, None) not in (None, False):
+        if getattr(namespace, self.dest, None) is not None:
             raise argparse.ArgumentError(self, "given more than once")
         setattr(namespace, self.dest, values)
 
@@ -292,9 +292,14 @@ for space in for_each_address_space(prog):
     unreadable_tables = 0
     unreadable: List[str] = []
     for space in for_each_address_space(prog):
-        vmas = mm_vmas(space.mm)
         check = ImpossibleCounter(prog)
-        counts = space_counts(space, vmas, check)
+        try:
+            vmas = mm_vmas(space.mm)
+            counts = space_counts(space, vmas, check)
+        except (FaultError, ValueError) as e:
+            # One address space that cannot be read is said, not the end.
+            unreadable.append(f"PID {space.pid} ({space.comm}) address space: {e}")
+            continue
         unreadable_tables += counts.get(Kind.UNREADABLE, 0)
         unreadable += [u for u in check.unreadable if u not in unreadable]
         rows.append((space, len(vmas), counts, check.counts))
@@ -624,6 +629,9 @@ def run(prog: Program, args: argparse.Namespace, out: Optional[IO[str]] = None) 
         raise CommandFailed(str(e)) from None
     except FaultError as e:
         raise CommandFailed(f"cannot read kernel memory: {e}") from None
+    except ValueError as e:
+        # A kernel structure that does not decode (a corrupt maple node...).
+        raise CommandFailed(f"cannot decode kernel data: {e}") from None
 
 
 def parse(argv: List[str], prog_name: str = "softleaf") -> Optional[argparse.Namespace]:

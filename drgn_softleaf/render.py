@@ -391,9 +391,12 @@ def render_decode(console: Console, value: int, entries: Sequence[Tuple[str, Enr
     table.add_column("KIND", no_wrap=True)
     table.add_column("DETAILS", overflow="fold")
     for label, e in entries:
-        details = "; ".join(filter(None, (_anomaly_text(e.anomalies), _details(e))))
+        # A value that is no leaf at some level is shown as invalid there,
+        # with why; decoding it is no finding.
+        anomalies = [a for a in e.anomalies if a.what != "invalid"]
+        details = "; ".join(filter(None, (_anomaly_text(anomalies), _details(e))))
         table.add_row(label, e.entry.kind.value, Text(details),
-                      style="bold" if e.anomalies else None)
+                      style="bold" if anomalies else None)
     console.print(table)
 
 
@@ -887,6 +890,8 @@ def _lines_one_by_one(space: AddressSpace, target: Any, vma: Vma, addrs: Any, ra
         e = enrich(entry)
         if e.anomalies or (e.folio is not None and e.folio.error) or (
                 e.swap is not None and e.swap.error):
+            # One at a time; the first row is done (and counted) already.
+            text[first] = json.dumps(entry_json(space, e), separators=(",", ":")) + "\n"
             continue
         obj = entry_json(space, e)
         obj["addr"], obj["addr_hex"] = "\0addr\0", "\0addr_hex\0"

@@ -246,7 +246,8 @@ def mm_vma_addresses(mm: Object) -> List[int]:
     read = prog.read
     root = mm.mm_mt.ma_root.value_()
     if not ((root & 3) == 2 and root > 4096):  # xa_is_node()
-        return [root] if root else []
+        # A single entry at the root (or none, or a reserved internal one).
+        return [root] if root and root & 3 != 2 else []
     out = []
     queue = collections.deque(((root, (1 << 64) - 1),))
     size = layout["size"]

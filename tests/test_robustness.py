@@ -118,6 +118,21 @@ def test_console_script_closed_pipe_is_quiet():
     assert proc.stderr == ""
 
 
+def test_a_bug_is_an_error_not_a_finding(monkeypatch, capsys):
+    """Exit status 1 means findings: an unexpected exception is one line and
+    status 2, never a traceback (and never 1)."""
+    import drgn_softleaf.commands as commands
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something unforeseen")
+
+    monkeypatch.setattr(commands, "run", broken)
+    status, out, err = run_cli(["--demo", "summary"], capsys)
+    assert status == 2
+    assert err.startswith("drgn-softleaf: error: internal error: RuntimeError: something")
+    assert len(err.splitlines()) == 1
+
+
 def test_ctrl_c_is_one_line_and_130(monkeypatch, capsys):
     import drgn_softleaf.commands as commands
 
@@ -178,6 +193,7 @@ def test_two_programs_is_an_error(capsys):
     (["entries", "-p", "-1"], "invalid PID"),
     (["entries", "-p", "2147483648"], "invalid PID"),
     (["entries", "-p", "1", "-p", "57"], "more than once"),
+    (["entries", "-p", "0", "-p", "57"], "more than once"),
     (["vmas", "-p", "x"], "invalid PID"),
     (["decode", "-1"], "not a 64-bit value"),
     (["decode", "0x1ffffffffffffffff"], "not a 64-bit value"),
@@ -382,6 +398,23 @@ def test_addr_gives_physical_address_bits_and_folio():
     assert f"physical address: {phys:#x}" in out
     assert "present" in out.split() and "user" in out.split()
     assert "refcount" in out and "mapcount" in out and "flags" in out
+
+
+def test_decode_is_no_finding():
+    """A value that is no leaf at some level is shown as invalid there, not
+    marked IMPOSSIBLE: decoding is not a scan."""
+    prog, _ = load(DEMO)
+    for value in ("0x07ffffffffffec0a", "0x8000000001e00067"):
+        status, out = _run(prog, ["decode", value])
+        assert status == 0 and "IMPOSSIBLE" not in out, out
+
+
+def test_kernel_tables_have_no_present_flags():
+    prog, _ = load(DEMO)
+    _, out = _run(prog, ["entries", "--kernel-tables", "--format", "jsonl",
+                         "--kind", "present"])
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) > 10000 and all(r["flags"] == [] for r in rows)
 
 
 def test_decode_table_pud_and_no_vma():
