@@ -161,14 +161,27 @@ def _vm_flag_bit(prog: Program, name: str, default: int) -> int:
 
 
 def _file_path(file: Optional[Object]) -> Optional[str]:
+    """The path of ``struct file *`` *file*; in a dump, looked up once per
+    file (the VMAs of a process often map few files many times)."""
+    from drgn import ProgramFlags
     from drgn.helpers.linux.fs import d_path
 
     if file is None:
         return None
+    prog = file.prog_
+    cache = None
+    if not prog.flags & ProgramFlags.IS_LIVE:
+        cache = prog.cache.setdefault("drgn_softleaf.file_paths", {})
+        path = cache.get(file.value_())
+        if path is not None:
+            return path
     try:
-        return d_path(file.f_path).decode(errors="replace")
+        path = d_path(file.f_path).decode(errors="replace")
     except (FaultError, ValueError):
-        return "(unreadable path)"
+        path = "(unreadable path)"
+    if cache is not None:
+        cache[file.value_()] = path
+    return path
 
 
 def _vma_layout(prog: Program) -> Tuple[int, int, int, int, int]:
