@@ -146,8 +146,11 @@ def _format_chunk(parts: Sequence[bytes],
     code = np.zeros(n, dtype=np.int64)
     for length in lengths:
         code = (code << 5) | length
-    keys, inverse = np.unique(code, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    if (code == code[0]).all():
+        keys, inverse = code[:1], None
+    else:
+        keys, inverse = np.unique(code, return_inverse=True)
+        inverse = inverse.reshape(-1)
     line_len = const + sum(lengths)
     out = None
     if len(keys) > 1:

@@ -824,6 +824,13 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
             ends.append((b',"protnone":true,"protnone_reason":' + reason if w & 1
                          else b',"protnone":false') + b',"flags":' + flags
                         + b',"anomalies":[]}\n')
+        first_way = int(way[0])
+        if first_way < bulk_ways and not (way != first_way).any():
+            # The common case: the whole batch one template.
+            write_ascii(format_lines_at(parts + [ends[first_way]], [
+                (batch.addrs, "d"), (batch.addrs, "x"), (batch.raws, "d"),
+                (batch.raws, "x16"), (pfns, "d")])[0])
+            continue
         # The lines of each bulk way, all at once, then cut into the runs
         # that fall between the entries written one at a time.
         bulk = {}
