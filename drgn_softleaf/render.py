@@ -146,6 +146,24 @@ class _Lines:
             self.flush()
             self.limit = _CHUNK
 
+    def row(self, fixed: str, free: str, free_w: Optional[int], indent: str,
+            style: Optional[str] = None) -> None:
+        """
+        A table row: its fixed columns, then *free* text wrapped in
+        *free_w* columns under its header and continued at *indent*, or
+        (*free_w* ``None``: a narrow console) on indented lines of its own.
+        """
+        if free_w is None:
+            self.add(fixed.rstrip(), style)
+            width = max(self.console.width - len(indent), 20)
+            for part in _wrap(free, width) if free else ():
+                self.add(indent + part, style)
+            return
+        parts = _wrap(free, free_w) if free else [""]
+        self.add((fixed + _GAP + parts[0]).rstrip(), style)
+        for part in parts[1:]:
+            self.add(indent + part, style)
+
     def flush(self) -> None:
         if not self.buf:
             return
@@ -207,16 +225,7 @@ def _grid(console: Console, title: Optional[str], columns: Sequence[Tuple[str, s
              + ("" if narrow or not free_header else _GAP + free_header)).rstrip(), "bold")
     indent = " " * (4 if narrow else fixed)
     for cells, free, style in rows:
-        first = line(cells)
-        if narrow:
-            out.add(first.rstrip(), style)
-            for part in _wrap(free, console.width - len(indent)) if free else ():
-                out.add(indent + part, style)
-        else:
-            parts = _wrap(free, free_w) if free else [""]
-            out.add((first + _GAP + parts[0]).rstrip(), style)
-            for part in parts[1:]:
-                out.add(indent + part, style)
+        out.row(line(cells), free, None if narrow else free_w, indent, style)
     out.flush()
 
 
@@ -367,17 +376,8 @@ def render_entries(console: Console, space: AddressSpace, entries: Iterable[Enri
         row = _GAP.join(("!" if e.anomalies else " ", f"{entry.addr:#x}".rjust(addr_w),
                          entry.level.ljust(_LEVEL_W), entry.kind.value.ljust(kind_w),
                          f"{entry.raw:#018x}"))
-        style = "bold" if e.anomalies else None
-        if narrow:
-            out.add(row.rstrip(), style)
-            if details:
-                for line in _wrap(details, max(width - len(indent), 20)):
-                    out.add(indent + line, style)
-        else:
-            lines = _wrap(details, details_w) if details else [""]
-            out.add((row + _GAP + lines[0]).rstrip(), style)
-            for line in lines[1:]:
-                out.add(indent + line, style)
+        out.row(row, details, None if narrow else details_w, indent,
+                "bold" if e.anomalies else None)
         n += 1
     out.add(f"{n} entries" + (f"; {impossible} IMPOSSIBLE (marked !)" if impossible else ""))
     out.flush()
