@@ -9,6 +9,7 @@ rules per level (:mod:`drgn_softleaf.leafops`). Pure: nothing here reads
 memory.
 """
 
+import dataclasses
 import enum
 from collections import Counter
 from dataclasses import dataclass
@@ -273,6 +274,16 @@ def classify_value(
                 return LeafEntry(vma, addr, size, level, raw, Kind.INVALID,
                                  note="PUD entry points to a table")
             return _present(target, vma, addr, size, level, raw)
+        if layout.pud_leaf(raw):
+            # pud_present() looks at the present bit alone, but a huge PUD
+            # leaf keeps its leaf bit when that is clear: PROT_NONE
+            # (change_huge_pud() on DAX or a huge PFNMAP), or being changed
+            # (pudp_invalidate()); its pfn is stored inverted.
+            entry = _present(target, vma, addr, size, level, raw)
+            if entry.protnone:
+                return entry
+            return dataclasses.replace(entry, note="invalidated while being changed "
+                                       "(pudp_invalidate())")
         return LeafEntry(vma, addr, size, level, raw, Kind.INVALID,
                          note="non-present PUD entry outside hugetlb")
     return LeafEntry(vma, addr, size, level, raw, Kind.INVALID,

@@ -496,3 +496,22 @@ def test_unpack_without_tarfile_filters(filters, tmp_path, monkeypatch):
     _tar(archive, [("kernel-1.0/vmlinux", "/etc/passwd", "symlink")])
     with pytest.raises(demo.FixtureError):
         demo.unpack("linux-1.0-l4-test", fixtures)
+
+
+def test_prot_none_and_invalidated_pud_leaves_are_present():
+    """A huge PUD leaf with its present bit clear (PROT_NONE after
+    change_huge_pud(), or pudp_invalidate() in progress) keeps _PAGE_PSE
+    and an inverted pfn: a present leaf, never an invalid entry."""
+    from drgn_softleaf import Kind, classify_raw
+
+    prog, _ = load(DEMO)
+    pfn = 0x40000
+    inverted = ~(pfn << 12) & ((1 << 52) - 1) & ~((1 << 30) - 1)
+    pse, protnone, accessed_dirty = 0x80, 0x100, 0x60
+    entry = classify_raw(prog, inverted | pse | protnone | accessed_dirty | 0x4, "pud")
+    assert (entry.kind, entry.protnone, entry.pfn) == (Kind.PRESENT, True, pfn)
+    entry = classify_raw(prog, inverted | pse | accessed_dirty | 0x4, "pud")
+    assert (entry.kind, entry.protnone, entry.pfn) == (Kind.PRESENT, False, pfn)
+    assert "pudp_invalidate" in entry.note
+    # Without the leaf bit, a non-present PUD outside hugetlb is invalid.
+    assert classify_raw(prog, inverted | accessed_dirty | 0x4, "pud").kind == Kind.INVALID
