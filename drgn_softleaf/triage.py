@@ -338,7 +338,8 @@ class _Collector:
             if not self.valid_pfn(space, entry, "hwpoison"):
                 return
             folio = self.enricher.folio(entry.pfn)
-            if not folio.hwpoison:
+            poisoned = _hwpoisoned(self.enricher, entry, folio)
+            if poisoned is False:
                 self.anomaly("hwpoison-not-poisoned", f"hwpoison entry for pfn "
                              f"{entry.pfn:#x}, whose page lacks PG_hwpoison", space, entry)
         elif kind == Kind.SWAP:
@@ -355,6 +356,34 @@ class _Collector:
             problem = check_invalid(entry)
             assert problem is not None
             self.anomaly(problem.what, problem.detail, space, entry)
+
+
+# The most pages of a hugetlb folio searched for PG_hwpoison (a 2 MiB one).
+_HWPOISON_SEARCH = 512
+
+
+def _hwpoisoned(enricher: Enricher, entry: LeafEntry, folio: FolioInfo) -> Optional[bool]:
+    """
+    Whether the memory a hwpoison entry names is poisoned
+    (``make_hwpoison_entry()`` in mm/memory-failure.c): its page has
+    PG_hwpoison. In a hugetlb VMA the entries name the huge page's head,
+    while the flag is on the head (``folio_set_hwpoison()``) or, once the
+    folio was dissolved, on the raw error page inside it: any page of the
+    range counts. ``None`` if that cannot be told (a range too large to
+    search).
+    """
+    if folio.hwpoison:
+        return True
+    vma = entry.vma
+    if vma is None or not vma.hugetlb:
+        return False
+    if "hwpoison" in folio.flags:
+        return True
+    pages = entry.size >> get_target(enricher.prog).layout.page_shift
+    if pages > _HWPOISON_SEARCH:
+        return None
+    start = folio.folio_pfn if folio.folio_pfn else entry.pfn or 0
+    return any(enricher.folio(pfn).hwpoison for pfn in range(start, start + pages))
 
 
 def _vma_gaps(vmas: Sequence[Vma], task_size: int) -> List[Vma]:
