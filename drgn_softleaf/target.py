@@ -13,7 +13,7 @@ numbers) and cached in ``prog.cache``.
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from drgn import Object, Program
+from drgn import FaultError, Object, Program
 
 from drgn_softleaf.arch import arch_layout
 from drgn_softleaf.leafops import Leafops, SwapTypeTable
@@ -243,7 +243,7 @@ def get_target(prog: Program) -> Target:
         level_shifts=layout.level_shifts(levels),
         max_physmem_bits=max_physmem_bits,
         sme_mask=sme_mask,
-        physical_mask=layout.physical_mask(sme_mask),
+        physical_mask=_physical_mask(prog, layout, sme_mask),
         table=table,
         leafops=Leafops(layout, table, max_physmem_bits - page_shift, migration_ad),
         release=_release(prog),
@@ -251,6 +251,22 @@ def get_target(prog: Program) -> Target:
     )
     prog.cache[_CACHE_KEY] = target
     return target
+
+
+def _physical_mask(prog: Program, layout: Any, sme_mask: int) -> int:
+    """
+    The physical address bits of an entry: the kernel's own
+    ``physical_mask`` variable where it has one (CONFIG_DYNAMIC_PHYSICAL_MASK:
+    it also leaves out a TDX guest's shared bit), else the architecture's
+    mask less the memory-encryption bit.
+    """
+    computed = layout.physical_mask(sme_mask)
+    try:
+        value = prog["physical_mask"].value_()
+    except (KeyError, FaultError, ValueError):
+        return computed
+    # Only a narrowing of the architecture's mask makes sense.
+    return value if value and value & ~computed == 0 else computed
 
 
 def _release(prog: Program) -> str:

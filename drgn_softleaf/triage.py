@@ -237,7 +237,7 @@ def _zone_device_private(prog: Program, pfn: int) -> Optional[bool]:
     """Whether *pfn* is device-private memory: first whether it lies in a
     node's ZONE_DEVICE (pgmap means something only there), then the
     pgmap's type. ``None`` if this cannot be told."""
-    from drgn.helpers.linux.mm import pfn_to_page
+    from drgn.helpers.linux.mm import compound_head, pfn_to_page
     from drgn.helpers.linux.mmzone import for_each_online_pgdat
 
     try:
@@ -255,8 +255,9 @@ def _zone_device_private(prog: Program, pfn: int) -> Optional[bool]:
                 break
         if not in_zone:
             return False
-        page = pfn_to_page(prog, pfn)
-        # Since Linux 6.x, pgmap lives in struct folio; before, in the page.
+        # pgmap is the folio's (since Linux 6.x in struct folio, before in
+        # the head page): read it from the head, never from a tail page.
+        page = compound_head(pfn_to_page(prog, pfn))
         holder = Object(prog, "struct folio *", page.value_()) if has_type(prog, "struct folio") \
             else page
         return holder.pgmap.type.value_() == device_private
