@@ -279,10 +279,10 @@ def classify_value(
             # leaf keeps its leaf bit when that is clear: PROT_NONE
             # (change_huge_pud() on DAX or a huge PFNMAP), or being changed
             # (pudp_invalidate()); its pfn is stored inverted.
-            entry = _present(target, vma, addr, size, level, raw)
-            if entry.protnone:
-                return entry
-            return dataclasses.replace(entry, note="invalidated while being changed "
+            leaf = _present(target, vma, addr, size, level, raw)
+            if leaf.protnone:
+                return leaf
+            return dataclasses.replace(leaf, note="invalidated while being changed "
                                        "(pudp_invalidate())")
         return LeafEntry(vma, addr, size, level, raw, Kind.INVALID,
                          note="non-present PUD entry outside hugetlb")
@@ -377,9 +377,9 @@ class PteBatch:
 
     vma: Vma
     slots: int
-    addrs: "object"
-    raws: "object"
-    codes: "object"
+    addrs: Any
+    raws: Any
+    codes: Any
 
     def counts(self) -> Counter:
         """Leaf entries per kind, none included."""
@@ -410,7 +410,7 @@ _MARKER_CODE = KIND_ORDER.index(Kind.MARKER)
 _INVALID_CODE = KIND_ORDER.index(Kind.INVALID)
 
 
-def _type_codes(target: Target) -> "object":
+def _type_codes(target: Target) -> Any:
     """Kind code of each swap type number (cached on the target's leafops)."""
     import numpy as np
 
@@ -479,7 +479,7 @@ def classify_pte_batch(target: Target, group: "list[PteSlots]") -> PteBatch:
 
 def batch_items(
     items: "Iterator[WalkItem]", max_tables: int = 256, by_vma: bool = True
-) -> "Iterator[object]":
+) -> Iterator[Any]:
     """
     Group consecutive :class:`PteSlots` (of the same VMA, with *by_vma*)
     into lists of at most *max_tables* (so memory stays bounded); other

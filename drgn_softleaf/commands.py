@@ -431,7 +431,8 @@ def _cmd_entries(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
         start, end = args.range
     space = address_space(prog, pid=args.pid, kernel=args.kernel_tables)
     if args.range:
-        _check_range(prog, space, start, end, f"range {start:#x}-{end:#x}")
+        _check_range(prog, space, args.range[0], args.range[1],
+                     f"range {args.range[0]:#x}-{args.range[1]:#x}")
     if args.vma is not None:
         _check_range(prog, space, args.vma, args.vma + 1, f"address {args.vma:#x}")
         vma = vma_find(space.mm, args.vma)

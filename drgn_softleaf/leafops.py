@@ -20,7 +20,7 @@ functions over integers. Older kernels spell the same logic with
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 __all__ = (
     "BITS_PER_XA_VALUE",
@@ -156,7 +156,8 @@ class SwapTypeTable:
         kinds the kernel splits by access (device-exclusive before v6.15),
         whether it is the writable one (else ``None``).
         """
-        out = [(SoftleafType.SWAP, None)] * self.max_swapfiles
+        out: List[Tuple[SoftleafType, Optional[bool]]] = (
+            [(SoftleafType.SWAP, None)] * self.max_swapfiles)
         if self.hwpoison_num:
             out.append((SoftleafType.HWPOISON, None))
         if self.migration_num == 3:

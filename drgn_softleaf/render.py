@@ -833,7 +833,7 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
             continue
         # The lines of each bulk way, all at once, then cut into the runs
         # that fall between the entries written one at a time.
-        bulk = {}
+        bulk: Dict[int, Tuple[Any, List[int], Any]] = {}
         for w in np.unique(way[way < bulk_ways]).tolist():
             rows = np.flatnonzero(way == w)
             if len(rows):

@@ -20,7 +20,7 @@ re-faults forever.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from drgn import FaultError, Object, ObjectAbsentError, Program
 
@@ -418,7 +418,7 @@ def scan_leaks(
     report = collector.report
     spaces = list(for_each_address_space(prog))
     task_size = target.layout.user_range(target.levels)[1]
-    swap_counts: List[Tuple[AddressSpace, int]] = []
+    swap_counts: List[Tuple[AddressSpace, int, bool]] = []
     for i, space in enumerate(spaces):
         report.address_spaces += 1
         try:
@@ -591,7 +591,7 @@ def scan_leaks(
 
 
 
-def _triaged_entries(target: Target, item: object, report: LeakReport) -> Iterator[LeafEntry]:
+def _triaged_entries(target: Target, item: Any, report: LeakReport) -> Iterator[LeafEntry]:
     """
     The leaf entries of a walk item that triage looks at one by one: every
     entry but the present and marker PTEs, which are counted in *report*

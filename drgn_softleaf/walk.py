@@ -91,7 +91,8 @@ class PteSlots:
     The slots of one PTE table that lie inside one VMA.
 
     :ivar base: Virtual address mapped by slot 0 of the table.
-    :ivar values: All 512 entries of the table.
+    :ivar values: All the entries of the table (a ``memoryview`` of
+        64-bit values).
     :ivar first: First slot inside the VMA.
     :ivar stop: One past the last slot inside the VMA.
     :ivar table: Physical address of the table.
@@ -99,7 +100,7 @@ class PteSlots:
 
     vma: Vma
     base: int
-    values: Sequence[int]
+    values: memoryview
     first: int
     stop: int
     table: int
@@ -261,7 +262,7 @@ def mm_vma_addresses(mm: Object) -> List[int]:
     if not ((root & 3) == 2 and root > 4096):  # xa_is_node()
         # A single entry at the root (or none, or a reserved internal one).
         return [root] if root and root & 3 != 2 else []
-    out = []
+    out: List[int] = []
     queue = collections.deque(((root, (1 << 64) - 1),))
     size = layout["size"]
     while queue:
@@ -343,7 +344,7 @@ class _TableReader:
         self._size = self._entries * 8
         self._last: dict = {}
 
-    def read(self, level: str, phys: int) -> Sequence[int]:
+    def read(self, level: str, phys: int) -> memoryview:
         last = self._last.get(level)
         if last is not None and last[0] == phys:
             return last[1]
@@ -495,10 +496,10 @@ def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
         stop = ((hi - 1 - base) >> shift) + 1
         if depth == last:
             for v in reversed(under(lo, hi)):
-                s = max(v.start, lo)
-                e = min(v.end, hi)
-                stack.append(PteSlots(v, base, values, (s - base) >> shift,
-                                      ((e - 1 - base) >> shift) + 1, phys))
+                s_lo = max(v.start, lo)
+                s_hi = min(v.end, hi)
+                stack.append(PteSlots(v, base, values, (s_lo - base) >> shift,
+                                      ((s_hi - 1 - base) >> shift) + 1, phys))
             continue
         arr = np.frombuffer(buf, dtype=np.uint64)[first:stop]
         entry_size = 1 << shift
