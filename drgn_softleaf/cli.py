@@ -262,7 +262,11 @@ def _main(argv: List[str]) -> int:
     except PermissionError as e:
         return _error(f"{e.filename or e}: permission denied (the live kernel needs root)")
     except drgn.MissingDebugInfoError as e:
-        return _error(f"missing or mismatched debug info: {e}")
+        hint = "" if args.symbols else (
+            " (no -s given: drgn looked where distributions install it, such as "
+            "/usr/lib/debug/lib/modules/RELEASE/vmlinux, and asked debuginfod; give "
+            "the kernel's vmlinux with -s VMLINUX)")
+        return _error(f"missing or mismatched debug info: {e}{hint}")
     except (OSError, ValueError, drgn.FaultError) as e:
         return _error(f"cannot open the program: {e}")
     try:

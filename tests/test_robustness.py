@@ -515,3 +515,9 @@ def test_prot_none_and_invalidated_pud_leaves_are_present():
     assert "pudp_invalidate" in entry.note
     # Without the leaf bit, a non-present PUD outside hugetlb is invalid.
     assert classify_raw(prog, inverted | accessed_dirty | 0x4, "pud").kind == Kind.INVALID
+
+
+def test_missing_debug_info_says_how(capsys):
+    fx = unpack(DEMO)
+    status, out, err = run_cli(["-c", str(fx.vmcore), "summary"], capsys)
+    assert status == 2 and "-s VMLINUX" in err and len(err.splitlines()) == 1
