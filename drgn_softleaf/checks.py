@@ -39,6 +39,7 @@ __all__ = (
     "entry_anomalies",
     "get_memory_map",
     "pfn_valid",
+    "present_suspects",
 )
 
 _CACHE_KEY = "drgn_softleaf.memory_map"
@@ -102,6 +103,19 @@ class MemoryMap:
             nr = np.minimum(pfns >> np.uint64(self.section_shift), np.uint64(len(lut) - 1))
             bad |= ~lut[nr.astype(np.intp)]
         return bad
+
+
+def present_suspects(memmap: MemoryMap, special_mask: int, raws: Any, pfns: Any,
+                     present: Any) -> Any:
+    """
+    The NumPy prefilter of :func:`check_present_pfn` over PTE values and
+    their pfns: the present, non-special entries whose pfn has no memory
+    map. Only these can be impossible; whether they are depends on their
+    VMA, which the caller judges one by one (they are rare).
+    """
+    import numpy as np
+
+    return present & ((raws & np.uint64(special_mask)) == 0) & memmap.pfns_without_memmap(pfns)
 
 
 def get_memory_map(prog: Program) -> MemoryMap:
@@ -356,9 +370,8 @@ class ImpossibleCounter:
         layout = target.layout
         vec = layout.vector()
         if present is not None:
-            normal = present & ((values & np.uint64(layout.special_mask)) == 0)
-            pfns = vec.pte_pfn(values[normal], target.physical_mask)
-            if self.memmap.pfns_without_memmap(pfns).any():
+            pfns = vec.pte_pfn(values, target.physical_mask)
+            if present_suspects(self.memmap, layout.special_mask, values, pfns, present).any():
                 # Rare: find the slots, with their VMAs, and judge each.
                 for slots in group:
                     for i in range(slots.first, slots.stop):

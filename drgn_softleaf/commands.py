@@ -260,6 +260,21 @@ def _status(impossible: int, incomplete: bool) -> int:
     return EXIT_INCOMPLETE if incomplete else EXIT_OK
 
 
+def _unreadable(counts: Sequence[Any], checks: Any) -> List[str]:
+    """What a count could not read: its unreadable page-table ranges (from
+    the *counts* per kind) and what its impossible-entry *checks* could not
+    read, once each."""
+    from drgn_softleaf.classify import Kind
+
+    out: List[str] = []
+    tables = sum(c.get(Kind.UNREADABLE, 0) for c in counts)
+    if tables:
+        out.append(f"{tables} page-table ranges")
+    for check in checks:
+        out += [u for u in check.unreadable if u not in out]
+    return out
+
+
 def _incomplete_note(out: IO[str], what: Sequence[str]) -> None:
     """Say at the end of a listing what could not be read."""
     if what:
@@ -268,7 +283,6 @@ def _incomplete_note(out: IO[str], what: Sequence[str]) -> None:
 
 def _cmd_summary(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
     from drgn_softleaf.checks import ImpossibleCounter
-    from drgn_softleaf.classify import Kind
     from drgn_softleaf.render import JSON_SCHEMA_VERSION, make_console, render_summary
     from drgn_softleaf.scan import for_each_address_space, space_counts
     from drgn_softleaf.walk import mm_vmas
@@ -289,8 +303,8 @@ for space in for_each_address_space(prog):
 """)
         return EXIT_OK
     rows = []
-    unreadable_tables = 0
-    unreadable: List[str] = []
+    checks = []
+    lost: List[str] = []
     for space in for_each_address_space(prog):
         check = ImpossibleCounter(prog)
         try:
@@ -298,13 +312,11 @@ for space in for_each_address_space(prog):
             counts = space_counts(space, vmas, check)
         except (FaultError, ValueError) as e:
             # One address space that cannot be read is said, not the end.
-            unreadable.append(f"PID {space.pid} ({space.comm}) address space: {e}")
+            lost.append(f"PID {space.pid} ({space.comm}) address space: {e}")
             continue
-        unreadable_tables += counts.get(Kind.UNREADABLE, 0)
-        unreadable += [u for u in check.unreadable if u not in unreadable]
+        checks.append(check)
         rows.append((space, len(vmas), counts, check.counts))
-    if unreadable_tables:
-        unreadable.insert(0, f"{unreadable_tables} page-table ranges")
+    unreadable = _unreadable([c for _, _, c, _ in rows], checks) + lost
     impossible = sum(sum(i.values()) for _, _, _, i in rows)
     if args.format == "json":
         import json
@@ -353,7 +365,6 @@ def _check_range(prog: Program, space: Any, lo: int, hi: int, what: str) -> None
 
 
 def _cmd_vmas(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
-    from drgn_softleaf.classify import Kind
     from drgn_softleaf.render import JSON_SCHEMA_VERSION, make_console, render_vmas
     from drgn_softleaf.scan import address_space, vma_counts
 
@@ -373,12 +384,7 @@ for vma, counts in vma_counts(space, impossible=impossible):
     checks: Dict[int, Any] = {}
     counted = vma_counts(space, impossible=checks)
     rows = [(v, c, checks[v.start].counts) for v, c in counted]
-    unreadable: List[str] = []
-    tables = sum(c.get(Kind.UNREADABLE, 0) for _, c, _ in rows)
-    if tables:
-        unreadable.append(f"{tables} page-table ranges")
-    for check in checks.values():
-        unreadable += [u for u in check.unreadable if u not in unreadable]
+    unreadable = _unreadable([c for _, c, _ in rows], checks.values())
     impossible = sum(sum(i.values()) for _, _, i in rows)
     if args.format == "json":
         import json

@@ -746,7 +746,7 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
         :class:`Enriched`.
     :param kinds: Only entries of these kinds (``None``: all).
     """
-    from drgn_softleaf.checks import get_memory_map
+    from drgn_softleaf.checks import get_memory_map, present_suspects
     from drgn_softleaf.classify import (
         classify_item,
         classify_pte_batch,
@@ -794,8 +794,7 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
         pfns = vec.pte_pfn(batch.raws, target.physical_mask)
         # Present entries that check_present_pfn() may call impossible go
         # the slow way, which says why.
-        suspect = present & memmap.pfns_without_memmap(pfns) & (
-            (batch.raws & np.uint64(layout.special_mask)) == 0)
+        suspect = present_suspects(memmap, layout.special_mask, batch.raws, pfns, present)
         if vma.kernel or vma.pfnmap:
             suspect[:] = False
         flag_bits = present_flag_bits(target, vma)
