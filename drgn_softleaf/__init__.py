@@ -30,6 +30,7 @@ __all__ = (
     "TargetError",
     "address_space",
     "classify_raw",
+    "enrich_consistent",
     "enrich_entry",
     "for_each_address_space",
     "for_each_leaf_entry",

@@ -94,6 +94,23 @@ def _range(s: str) -> Tuple[int, int]:
     return lo, hi
 
 
+def _confirmations(s: str) -> int:
+    n = _int(s)
+    if not 1 <= n <= 100:
+        raise argparse.ArgumentTypeError(f"{s!r} is not between 1 and 100")
+    return n
+
+
+def _interval(s: str) -> float:
+    try:
+        value = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number of seconds") from None
+    if not 0 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"{s!r} is not between 0 and 60 seconds")
+    return value
+
+
 class _Once(argparse.Action):
     """Store an option's value, refusing a second one (a repeated ``-p``
     silently keeping the last would answer about another process)."""
@@ -128,6 +145,8 @@ def subcommands() -> Tuple[str, ...]:
 def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.ArgumentParser] = ()) -> _Parser:
     """Build the parser for the sub-commands."""
     import textwrap
+
+    from drgn_softleaf.live import DEFAULT_CONFIRMATIONS, DEFAULT_INTERVAL
 
     example_prog = "%softleaf" if prog_name.startswith("%") else prog_name
     parser = _Parser(
@@ -224,12 +243,26 @@ def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.Argumen
             "nobody migrating it, or the folio is not what the entries say) or leaked (not "
             "locked: nothing will ever remove the entries). Also report tasks in the migration "
             "wait path and other impossible states. Findings are shown in full; what is "
-            "healthy (in-flight folios, counters that agree) is summarized unless --verbose.",
-            ["leaks", "leaks --format json | jq .summary", "leaks --verbose"])
+            "healthy (in-flight folios, counters that agree) is summarized unless --verbose. "
+            "On a live kernel (-k) every finding is read again --confirm times, --interval "
+            "seconds apart, and reported only if it persists unchanged; what re-reading "
+            "refutes is counted as transient and never makes the exit status 1. This "
+            "tool's own process is left out there.",
+            ["leaks", "leaks --format json | jq .summary", "leaks --verbose",
+             "leaks --confirm 5 --interval 1    # live: stricter confirmation"])
     p.add_argument("--format", choices=("table", "json"), default="table",
                    help="a report (default) or one JSON document")
     p.add_argument("-v", "--verbose", action="store_true",
-                   help="also list in-flight folios and every counter in full")
+                   help="also list in-flight folios, every counter and transient findings "
+                   "in full")
+    p.add_argument("--confirm", type=_confirmations, metavar="N",
+                   default=DEFAULT_CONFIRMATIONS,
+                   help="live kernels: read each finding again N times (1-100, default "
+                   f"{DEFAULT_CONFIRMATIONS})")
+    p.add_argument("--interval", type=_interval, metavar="SECONDS",
+                   default=DEFAULT_INTERVAL,
+                   help="live kernels: seconds between those reads (0-60, default "
+                   f"{DEFAULT_INTERVAL:g})")
     drgn_option(p)
 
     p = add("decode", "decode a raw page-table entry value",
@@ -425,7 +458,7 @@ def _cmd_entries(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
         write_entries_jsonl,
         write_json_line,
     )
-    from drgn_softleaf.scan import Enriched, address_space, enrich_entry, walk_address_space
+    from drgn_softleaf.scan import Enriched, address_space, enrich_consistent, walk_address_space
     from drgn_softleaf.target import get_target
     from drgn_softleaf.walk import Unreadable
 
@@ -470,7 +503,7 @@ for entry in for_each_leaf_entry(prog, {_space_arg(args)}, start={start if start
 
     def enrich(entry: Any) -> Enriched:
         nonlocal impossible, incomplete
-        e = enrich_entry(enricher, entry)
+        e = enrich_consistent(enricher, space, entry)
         if e.anomalies:
             impossible += 1
         if (e.folio is not None and e.folio.error) or (e.swap is not None and e.swap.error):
@@ -587,7 +620,8 @@ for anomaly in report.anomalies:
         return EXIT_OK
     progress = progress_reporter()
     try:
-        report = scan_leaks(prog, progress=progress)
+        report = scan_leaks(prog, progress=progress, confirmations=args.confirm,
+                            interval=args.interval)
     finally:
         if progress is not None:
             progress.close()

@@ -69,7 +69,12 @@ class Enricher:
     """Looks up folios and swap slots for one program, caching both."""
 
     def __init__(self, prog: Program) -> None:
+        from drgn_softleaf.live import is_live
+
         self.prog = prog
+        # On a live kernel a folio read a moment ago may have changed: no
+        # folio cache there.
+        self._cache_folios = not is_live(prog)
         self._folios: Dict[int, FolioInfo] = {}
         self._swap_devices: Dict[int, Tuple[Optional[Object], Optional[str], Optional[str]]] = {}
         self._flag_names: Optional[Tuple[Tuple[int, str], ...]] = None
@@ -117,7 +122,8 @@ class Enricher:
         except FaultError as e:
             info = FolioInfo(pfn, 0, 0, 0, 0, (), False, False, False, 0, 0,
                              error=f"no memory map for pfn {pfn:#x}: {e}")
-            self._folios[pfn] = info
+            if self._cache_folios:
+                self._folios[pfn] = info
             return info
         names = tuple(name for bit, name in self._page_flag_names() if flags & (1 << bit))
         # PG_hwpoison is per page (the page itself, not the head).
@@ -140,7 +146,8 @@ class Enricher:
             refcount=refcount,
             mapcount=mapcount,
         )
-        self._folios[pfn] = info
+        if self._cache_folios:
+            self._folios[pfn] = info
         return info
 
     def _swap_device(self, type: int) -> Tuple[Optional[Object], Optional[str], Optional[str]]:

@@ -539,11 +539,25 @@ def render_leaks(console: Console, report: Any, verbose: bool = False) -> None:
         f"scanned {report.address_spaces} address spaces, {report.entries} leaf entries; "
         f"{len(report.folios)} folios under migration entries: "
         f"{verdicts['leaked']} leaked, {verdicts['stuck']} stuck, "
-        f"{verdicts['in-flight']} in flight; {len(report.anomalies)} anomalies; "
+        + (f"{verdicts['unknown']} unknown, " if verdicts["unknown"] else "")
+        + f"{verdicts['in-flight']} in flight; {len(report.anomalies)} anomalies; "
         f"{sum(c.ok is False for c in report.counters)} counter mismatches; "
         + (f"{len(report.waiters)} tasks in the migration wait path" if report.tasks_examined
            else "task stacks not examined (no migration entry to wait on or migrate)")
     ))
+    if report.live:
+        console.print(Text(
+            f"live kernel: each finding read again {report.confirmations} times, "
+            f"{report.interval:g} s apart, and kept only if unchanged; "
+            f"{len(report.transient)} transient, refuted by re-read"))
+    for pid, comm, why in report.left_out:
+        console.print(Text(f"left out: PID {pid} ({comm}), {why}"))
+    if report.unwind_failed:
+        console.print(Text(
+            f"{len(report.unwind_failed)} task stacks could not be unwound (running tasks of "
+            "a live kernel): they may be migrators or waiters"
+            + (", so locked folios without a known migrator are 'unknown', not stuck"
+               if verdicts["unknown"] else "")))
     if report.unreadable:
         what = Counter(unreadable_what(u[4]) for u in report.unreadable)
         console.print(Text("INCOMPLETE: could not read " + ", ".join(
@@ -566,6 +580,16 @@ def render_leaks(console: Console, report: Any, verbose: bool = False) -> None:
                            + ", ".join(f"{t} x{n}" for t, n in migrators.most_common(5))
                            + ("..." if len(migrators) > 5 else "")
                            + "); --verbose lists them"))
+    if report.transient and verbose:
+        console.print()
+        _grid(console, "Transient (refuted by re-read, not findings)",
+              [("WHAT", "<"), ("DETAIL", "<")],
+              [([t.what, t.detail], t.confirmation.text(), None) for t in report.transient],
+              "RE-READ")
+    elif report.transient:
+        console.print()
+        console.print(Text(f"{len(report.transient)} transient findings (read while the "
+                           "kernel changed them, refuted by re-read); --verbose lists them"))
     unlinked = [w for w in report.waiters
                 if w.folio is None or all(w.folio != f.folio.folio for f in report.folios)]
     if unlinked:
@@ -580,7 +604,9 @@ def render_leaks(console: Console, report: Any, verbose: bool = False) -> None:
               [("WHAT", "<"), ("PID", ">"), ("ADDRESS", ">"), ("LEVEL", "<"), ("RAW", ">")],
               [([a.what, "" if a.pid is None else str(a.pid),
                  "" if a.addr is None else f"{a.addr:#x}", a.level or "",
-                 "" if a.raw is None else f"{a.raw:#018x}"], a.detail, None)
+                 "" if a.raw is None else f"{a.raw:#018x}"],
+                a.detail + ("" if a.confirmation is None else f" ({a.confirmation.text()})"),
+                None)
                for a in report.anomalies], "DETAIL")
     shown = [c for c in report.counters if verbose or c.ok is not True]
     ok = sum(c.ok is True for c in report.counters)
@@ -589,7 +615,8 @@ def render_leaks(console: Console, report: Any, verbose: bool = False) -> None:
         _grid(console, "Counters",
               [("COUNTER", "<"), ("KERNEL", ">"), ("PAGE TABLES", ">"), ("", "<")],
               [([c.what, str(c.counter), str(c.found),
-                 "-" if c.ok is None else "ok" if c.ok else "MISMATCH"], c.note,
+                 "-" if c.ok is None else "ok" if c.ok else "MISMATCH"],
+                c.note + ("" if c.confirmation is None else f" ({c.confirmation.text()})"),
                 "bold" if c.ok is False else None) for c in shown], "NOTE")
     if ok and not verbose:
         console.print(Text(f"{ok} counters (MM_SWAPENTS per address space, swap devices' "
@@ -609,6 +636,8 @@ def _render_folio(console: Console, f: Any) -> None:
         f"{'?' if f.index is None else hex(f.index)}; flags {','.join(info.flags)}"))
     for p in f.identity_problems:
         console.print(Text(f"  identity: {p}"))
+    if f.confirmation is not None:
+        console.print(Text(f"  live: {f.confirmation.text()}"))
     _grid(console, None,
           [("PID", ">"), ("COMM", "<"), ("MM", ">"), ("ADDRESS", ">"), ("LEVEL", "<"),
            ("KIND", "<"), ("PFN", ">"), ("RAW", ">")],
@@ -616,6 +645,8 @@ def _render_folio(console: Console, f: Any) -> None:
              f"{h.raw:#018x}"], "", None) for h in f.holders])
     if f.migrators:
         console.print(Text("  migrating: " + ", ".join(_task_text(t) for t in f.migrators)))
+    elif f.verdict == "unknown":
+        console.print("  no migrating task found, but not every stack could be unwound")
     elif f.verdict != "leaked":
         console.print("  no task is migrating this folio")
     for w in f.waiters:
@@ -639,6 +670,7 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
             "folios": len(report.folios),
             "leaked": verdicts["leaked"],
             "stuck": verdicts["stuck"],
+            "unknown": verdicts["unknown"],
             "in_flight": verdicts["in-flight"],
             "anomalies": len(report.anomalies),
             "counter_mismatches": sum(c.ok is False for c in report.counters),
@@ -646,6 +678,11 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
             "tasks_examined": report.tasks_examined,
             "findings": report.findings,
             "incomplete": report.incomplete,
+            "live": report.live,
+            "confirmations": report.confirmations if report.live else None,
+            "interval": report.interval if report.live else None,
+            "transient": len(report.transient),
+            "unwind_failed": len(report.unwind_failed),
         },
         "folios": [
             {
@@ -672,6 +709,7 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
                 ],
                 "migrators": [task(t) for t in f.migrators],
                 "waiters": [task(w.task) for w in f.waiters],
+                "confirmation": _confirmation_json(f.confirmation),
             }
             for f in report.folios
         ],
@@ -684,14 +722,21 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
             {"what": a.what, "detail": a.detail, "pid": a.pid, "comm": a.comm, "addr": a.addr,
              "addr_hex": None if a.addr is None else f"{a.addr:#x}",
              "level": a.level, "raw": a.raw,
-             "raw_hex": None if a.raw is None else f"{a.raw:#018x}"}
+             "raw_hex": None if a.raw is None else f"{a.raw:#018x}",
+             "confirmation": _confirmation_json(a.confirmation)}
             for a in report.anomalies
         ],
         "counters": [
             {"what": c.what, "kernel": c.counter, "page_tables": c.found, "ok": c.ok,
-             "note": c.note}
+             "note": c.note, "confirmation": _confirmation_json(c.confirmation)}
             for c in report.counters
         ],
+        "transient": [
+            {"what": t.what, "detail": t.detail, **_confirmation_json(t.confirmation)}
+            for t in report.transient
+        ],
+        "left_out": [{"pid": pid, "comm": comm, "why": why}
+                     for pid, comm, why in report.left_out],
         "unreadable": [
             {"pid": pid, "comm": comm, "start": start, "end": end,
              "what": unreadable_what(reason), "reason": reason}
@@ -699,6 +744,13 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
         ],
         "wait_functions": list(report.wait_functions),
     }
+
+
+def _confirmation_json(c: Any) -> Any:
+    if c is None:
+        return None
+    return {"persisted": c.persisted, "reads": c.reads, "seconds": round(c.seconds, 3),
+            "change": c.change}
 
 
 class _ProgressBar:

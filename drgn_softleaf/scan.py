@@ -39,6 +39,7 @@ __all__ = (
     "ScanError",
     "address_space",
     "classify_raw",
+    "enrich_consistent",
     "enrich_entry",
     "for_each_address_space",
     "for_each_leaf_entry",
@@ -242,6 +243,48 @@ def enrich_entry(enricher: Enricher, entry: LeafEntry, *, present: bool = False)
     return Enriched(entry, folio, swap, entry_anomalies(enricher.prog, entry, swap))
 
 
+def enrich_consistent(enricher: Enricher, space: "AddressSpace", entry: LeafEntry, *,
+                      present: bool = False) -> Enriched:
+    """
+    :func:`enrich_entry`, and on a live kernel read the entry again after
+    its folio or swap slot, retrying on a change (re-classifying the new
+    value), so that what is shown is one state, never an entry of one
+    moment with the folio of the next. An entry that changed on every
+    attempt gets an error in place of its folio or slot.
+    """
+    from drgn_softleaf.live import consistent, is_live, read_leaf
+
+    prog = enricher.prog
+    if not is_live(prog) or (entry.pfn is None and entry.kind != Kind.SWAP) or space.kernel:
+        return enrich_entry(enricher, entry, present=present)
+    target = get_target(prog)
+    pgd = mm_pgd_phys(space.mm)
+
+    def read_entry() -> Optional[int]:
+        try:
+            return read_leaf(prog, target, pgd, entry.addr, entry.level)
+        except FaultError:
+            return None
+
+    def rest(raw: Optional[int]) -> Enriched:
+        now = entry
+        if raw is not None and raw != entry.raw:
+            now = classify_value(target, raw, entry.level, vma=entry.vma, addr=entry.addr)
+        return enrich_entry(enricher, now, present=present)
+
+    got = consistent(read_entry, rest)
+    if got is None:
+        why = "the entry changed on every read (live kernel)"
+        if entry.kind == Kind.SWAP:
+            assert entry.swap_type is not None
+            return Enriched(entry, swap=SwapInfo(entry.swap_type, None, False, None, None,
+                                                 error=why))
+        assert entry.pfn is not None
+        return Enriched(entry, folio=FolioInfo(entry.pfn, 0, 0, 0, 0, (), False, False, False,
+                                               0, 0, error=why))
+    return got[1]
+
+
 def vma_counts(
     space: AddressSpace, *, start: Optional[int] = None, end: Optional[int] = None,
     impossible: Optional[Dict[int, ImpossibleCounter]] = None,
@@ -303,19 +346,35 @@ def lookup_address(space: AddressSpace, addr: int) -> AddressLookup:
     """
     from drgn_softleaf.walk import walk_path
 
+    from drgn_softleaf.live import consistent, is_live
+
     prog = space.mm.prog_
     target = get_target(prog)
     vmas = kernel_ranges(prog) if space.kernel else mm_vmas(space.mm)
     vma = next((v for v in vmas if v.start <= addr < v.end), None)
-    steps = walk_path(prog, mm_pgd_phys(space.mm), addr,
-                      hugetlb=vma.hugetlb if vma else False, target=target)
-    leaf = None
-    last = steps[-1] if steps else None
-    if last is not None and last.role in ("leaf", "none"):
-        shift = dict(target.level_shifts)[last.level]
+    pgd = mm_pgd_phys(space.mm)
+
+    def path() -> Tuple[Tuple[str, int, int, str], ...]:
+        steps = walk_path(prog, pgd, addr, hugetlb=vma.hugetlb if vma else False,
+                          target=target)
+        return tuple((s.level, s.entry_phys, s.value, s.role) for s in steps)
+
+    def leaf_of(steps: Tuple[Tuple[str, int, int, str], ...]) -> Optional[Enriched]:
+        last = steps[-1] if steps else None
+        if last is None or last[3] not in ("leaf", "none"):
+            return None
+        shift = dict(target.level_shifts)[last[0]]
         base = addr & ~((1 << shift) - 1)
-        entry = classify_value(target, last.value, last.level, vma=vma, addr=base)
-        leaf = enrich_entry(Enricher(prog), entry, present=True)
-    return AddressLookup(
-        vma, tuple((s.level, s.entry_phys, s.value, s.role) for s in steps), leaf
-    )
+        entry = classify_value(target, last[2], last[0], vma=vma, addr=base)
+        return enrich_entry(Enricher(prog), entry, present=True)
+
+    if not is_live(prog):
+        steps = path()
+        return AddressLookup(vma, steps, leaf_of(steps))
+    # Live: the path, the folio, and the path again, until they agree.
+    got = consistent(path, leaf_of)
+    if got is None:
+        steps = path()
+        return AddressLookup(vma, steps[:-1] + ((steps[-1][0], steps[-1][1], steps[-1][2],
+                                                 "unreadable"),), None)
+    return AddressLookup(vma, got[0], got[1])

@@ -18,6 +18,8 @@ re-faults forever.
 ['leaked']
 """
 
+import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
@@ -34,6 +36,16 @@ from drgn_softleaf.classify import (
     select_pte_group,
 )
 from drgn_softleaf.enrich import Enricher, FolioInfo
+from drgn_softleaf.live import (
+    DEFAULT_CONFIRMATIONS,
+    DEFAULT_INTERVAL,
+    Confirmation,
+    confirm_all,
+    consistent,
+    is_live,
+    is_local,
+    read_leaf,
+)
 from drgn_softleaf.scan import AddressSpace, for_each_address_space
 from drgn_softleaf.target import Target, get_target, has_member, has_symbol, has_type
 from drgn_softleaf.walk import Unreadable, Vma, mm_pgd_phys, mm_vmas, walk_range
@@ -45,6 +57,7 @@ __all__ = (
     "LeakReport",
     "MigrationFolio",
     "Task",
+    "Transient",
     "Waiter",
     "scan_leaks",
 )
@@ -126,8 +139,13 @@ class MigrationFolio:
     """
     A folio that migration entries point to, with its verdict:
     ``in-flight`` (locked, and a migrating task exists), ``stuck`` (locked,
-    but no migrating task, or the folio is not what the entries say) or
-    ``leaked`` (not locked: nothing will ever remove the entries).
+    but no migrating task, or the folio is not what the entries say),
+    ``leaked`` (not locked: nothing will ever remove the entries) or
+    ``unknown`` (locked, no migrator found, but some task stacks could not
+    be unwound, so a migrator cannot be ruled out: not a finding).
+
+    :ivar confirmation: On a live kernel, how the finding held up when read
+        again (``None`` on a vmcore, and for folios that are not findings).
     """
 
     folio: FolioInfo
@@ -139,6 +157,7 @@ class MigrationFolio:
     migrators: Tuple[Task, ...]
     waiters: Tuple[Waiter, ...]
     verdict: str
+    confirmation: Optional[Confirmation] = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +171,9 @@ class Anomaly:
     addr: Optional[int] = None
     level: Optional[str] = None
     raw: Optional[int] = None
+    # The address space the entry is in (struct mm_struct *), to read it again.
+    mm: Optional[int] = field(default=None, compare=False)
+    confirmation: Optional[Confirmation] = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +186,17 @@ class CounterCheck:
     # None: not checked (the page tables could not all be read).
     ok: Optional[bool]
     note: str = ""
+    confirmation: Optional[Confirmation] = None
+
+
+@dataclass(frozen=True)
+class Transient:
+    """A finding of a live scan that reading it again refuted: the state
+    was read while it changed (not a finding, never in the exit status)."""
+
+    what: str
+    detail: str
+    confirmation: Confirmation
 
 
 @dataclass
@@ -181,12 +214,23 @@ class LeakReport:
     # Whether task stacks were examined for migrators and waiters (not
     # when no page table holds a migration entry).
     tasks_examined: bool = True
+    # Tasks whose stacks could not be unwound (on a live kernel: every
+    # running task), so they can be neither migrators nor waiters for sure.
+    unwind_failed: List[Task] = field(default_factory=list)
+    # A live kernel: findings were confirmed by reading them again.
+    live: bool = False
+    confirmations: int = 0
+    interval: float = 0.0
+    # Findings that reading again refuted.
+    transient: List[Transient] = field(default_factory=list)
+    # Address spaces not scanned, and why: (pid, comm, reason).
+    left_out: List[Tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def findings(self) -> int:
         """Leaked or stuck folios, anomalies and failed counter checks."""
         return (
-            sum(f.verdict != "in-flight" for f in self.folios)
+            sum(f.verdict in ("leaked", "stuck") for f in self.folios)
             + len(self.anomalies)
             + sum(c.ok is False for c in self.counters)
         )
@@ -208,11 +252,13 @@ def _task(task: Object) -> Task:
 
 
 
-def _stack_functions(prog: Program, task: Object) -> List[Tuple[str, object]]:
+def _stack_functions(prog: Program, task: Object) -> Optional[List[Tuple[str, object]]]:
+    """The named frames of *task*'s stack, or ``None`` if it cannot be
+    unwound (a running task of a live kernel)."""
     try:
         trace = prog.stack_trace(task)
     except (ValueError, FaultError, LookupError):
-        return []
+        return None
     out = []
     for frame in trace:
         name = frame.name
@@ -301,7 +347,8 @@ class _Collector:
 
     def anomaly(self, what: str, detail: str, space: AddressSpace, entry: LeafEntry) -> None:
         self.report.anomalies.append(
-            Anomaly(what, detail, space.pid, space.comm, entry.addr, entry.level, entry.raw)
+            Anomaly(what, detail, space.pid, space.comm, entry.addr, entry.level, entry.raw,
+                    mm=space.mm.value_())
         )
 
     def entry(self, space: AddressSpace, entry: LeafEntry, in_vma: bool) -> None:
@@ -403,20 +450,66 @@ def _vma_gaps(vmas: Sequence[Vma], task_size: int) -> List[Vma]:
 def scan_leaks(
     prog: Program,
     progress: Optional[Callable[[int, int], None]] = None,
+    *,
+    confirmations: int = DEFAULT_CONFIRMATIONS,
+    interval: float = DEFAULT_INTERVAL,
 ) -> LeakReport:
     """
     Scan every address space once and triage its migration entries and
     impossible states.
 
+    On a live kernel every finding is then read again *confirmations*
+    times, *interval* seconds apart, and kept only if it persists unchanged
+    (see :mod:`drgn_softleaf.live`); the refuted ones are counted in
+    :attr:`LeakReport.transient`.
+
     :param progress: Called with (done, total) address spaces.
     """
-    from drgn.helpers.linux.percpu import percpu_counter_sum
-    from drgn.helpers.linux.pid import for_each_task
-
     target = get_target(prog)
     collector = _Collector(prog)
     report = collector.report
-    spaces = list(for_each_address_space(prog))
+    started = time.monotonic()
+    spaces = _spaces(prog, report)
+    swap_counts = _collect(prog, target, collector, spaces, progress)
+    _check_counters(prog, collector, swap_counts)
+    migrators = _examine_tasks(prog, collector)
+    _judge_folios(prog, collector, migrators)
+    if is_live(prog):
+        report.live = True
+        report.confirmations = confirmations
+        report.interval = interval
+        _confirm_live(prog, target, collector, spaces, confirmations, interval, started)
+    return report
+
+
+def _spaces(prog: Program, report: LeakReport) -> List[AddressSpace]:
+    """Every user address space, but this tool's own on a live kernel: it
+    maps and unmaps memory while its page tables are read (a scan of it
+    would report its own churn), so it is left out and said so."""
+    spaces = []
+    me = os.getpid() if is_local(prog) else None
+    for space in for_each_address_space(prog):
+        if me is not None:
+            try:
+                tgid = space.task.tgid.value_()
+            except FaultError:
+                tgid = None
+            if tgid == me:
+                report.left_out.append((space.pid, space.comm, "this tool's own process "
+                                        "(it changes its address space while it is read)"))
+                continue
+        spaces.append(space)
+    return spaces
+
+
+def _collect(prog: Program, target: Target, collector: _Collector,
+             spaces: Sequence[AddressSpace],
+             progress: Optional[Callable[[int, int], None]]
+             ) -> List[Tuple[AddressSpace, int, bool]]:
+    """The collection pass: walk every address space once, hand each
+    entry to *collector*; return each space's count of swap entries (and
+    whether its tables were all read)."""
+    report = collector.report
     task_size = target.layout.user_range(target.levels)[1]
     swap_counts: List[Tuple[AddressSpace, int, bool]] = []
     for i, space in enumerate(spaces):
@@ -425,6 +518,9 @@ def scan_leaks(
             vmas = mm_vmas(space.mm)
             pgd = mm_pgd_phys(space.mm)
         except FaultError as e:
+            if is_live(prog) and _exited(prog, space):
+                report.left_out.append((space.pid, space.comm, "exited while the scan ran"))
+                continue
             report.unreadable.append((space.pid, space.comm, 0, 0, f"mm: {e}"))
             continue
         found_swap = 0
@@ -438,8 +534,7 @@ def scan_leaks(
             for entry in _triaged_entries(target, item, report):
                 in_vma = entry.vma is not None and not entry.vma.gap
                 if not in_vma:
-                    entry = LeafEntry(None, *[getattr(entry, f) for f in (
-                        "addr", "size", "level", "raw", "kind")])
+                    entry = _outside(entry)
                 collector.entry(space, entry, in_vma)
                 if entry.kind == Kind.SWAP and in_vma:
                     found_swap += 1
@@ -447,40 +542,69 @@ def scan_leaks(
                             any(u[0] == space.pid for u in report.unreadable)))
         if progress is not None:
             progress(i + 1, len(spaces))
+    return swap_counts
 
-    # Counters: each mm's swap-entry count.
+
+def _outside(entry: LeafEntry) -> LeafEntry:
+    """*entry* without its (gap) VMA."""
+    return LeafEntry(None, entry.addr, entry.size, entry.level, entry.raw, entry.kind)
+
+
+def _exited(prog: Program, space: AddressSpace) -> bool:
+    """Whether the task of *space* has exited or dropped that mm since it
+    was listed (a live kernel)."""
+    from drgn.helpers.linux.pid import find_task
+
     try:
-        mm_swapents = prog.constant("MM_SWAPENTS").value_()
+        task = find_task(prog, space.pid)
+        return not task or task.mm.value_() != space.mm.value_()
+    except FaultError:
+        return True
+
+
+def _mm_swapents(space: AddressSpace, mm_swapents: int) -> int:
+    """The mm's MM_SWAPENTS counter (``get_mm_counter()``).
+
+    :raises TypeError: before Linux 6.2, where ``rss_stat`` is a ``struct
+        mm_rss_stat`` whose counts lag the per-task caches.
+    """
+    from drgn.helpers.linux.percpu import percpu_counter_sum
+
+    stat = space.mm.rss_stat[mm_swapents]
+    return percpu_counter_sum(stat) if _is_percpu_counter(stat) else \
+        stat.count.counter.value_()
+
+
+def _check_counters(prog: Program, collector: _Collector,
+                    swap_counts: Sequence[Tuple[AddressSpace, int, bool]]) -> None:
+    """Each mm's MM_SWAPENTS against the swap entries in its page tables,
+    and each swap device's in-use slots against the slots they use."""
+    report = collector.report
+    try:
+        mm_swapents: Optional[int] = prog.constant("MM_SWAPENTS").value_()
     except LookupError:
         mm_swapents = None
     if mm_swapents is not None:
         for space, found, partial in swap_counts:
+            what = f"PID {space.pid} ({space.comm}) MM_SWAPENTS"
             try:
-                stat = space.mm.rss_stat[mm_swapents]
-                counter = percpu_counter_sum(stat) if _is_percpu_counter(stat) else \
-                    stat.count.counter.value_()
+                counter = _mm_swapents(space, mm_swapents)
             except TypeError:
-                # Before Linux 6.2, rss_stat is a struct mm_rss_stat whose
-                # counts lag the per-task caches (SPLIT_RSS_COUNTING): no
-                # exact count to compare with.
                 report.counters.append(CounterCheck(
-                    f"PID {space.pid} ({space.comm}) MM_SWAPENTS", 0, found, None,
+                    what, 0, found, None,
                     "not checked: the kernel keeps per-task counts that lag this one"))
                 continue
             except (FaultError, LookupError, AttributeError):
                 continue
             if partial:
-                check = CounterCheck(f"PID {space.pid} ({space.comm}) MM_SWAPENTS", counter,
-                                     found, None, "not checked: page tables partly unreadable")
-                report.counters.append(check)
+                report.counters.append(CounterCheck(
+                    what, counter, found, None, "not checked: page tables partly unreadable"))
                 continue
             ok = counter == found
-            check = CounterCheck(f"PID {space.pid} ({space.comm}) MM_SWAPENTS", counter, found,
-                                 ok, "" if ok else "rss_stat swap entries differ from the "
-                                 "swap entries in its page tables")
-            report.counters.append(check)
-    # Each swap device's in-use slots against the slots page tables use.
-    from drgn.helpers.linux.swap import for_each_swap_info, swap_file_path
+            report.counters.append(CounterCheck(
+                what, counter, found, ok, "" if ok else "rss_stat swap entries differ from "
+                "the swap entries in its page tables"))
+    from drgn.helpers.linux.swap import for_each_swap_info
 
     try:
         devices = list(for_each_swap_info(prog))
@@ -489,28 +613,50 @@ def scan_leaks(
         report.unreadable.append((0, "swap_info", 0, 0, f"swap devices: {e}"))
     for si in devices:
         try:
-            type_ = si.type.value_()
-            inuse = si.inuse_pages.counter.value_() if has_member(si.inuse_pages, "counter") \
-                else si.inuse_pages.value_()
+            type_, inuse = _swap_inuse(si)
         except FaultError as e:
             report.unreadable.append((0, "swap_info", 0, 0, f"swap device: {e}"))
             continue
-        try:
-            name = swap_file_path(si).decode(errors="replace")
-        except FaultError:
-            name = f"type {type_} (path unreadable)"
         used = len(collector.swap_slots.get(type_, ()))
         # Unreadable page tables can only hide slots, not add them.
         ok = used <= inuse
         report.counters.append(CounterCheck(
-            f"swap {name} in-use slots", inuse, used, ok,
+            f"swap {_swap_name(si, type_)} in-use slots", inuse, used, ok,
             "page tables use more distinct slots than the device has in use" if not ok else
             "slots in use may exceed those in page tables: shmem and the swap cache hold "
             "slots too"))
 
-    # Tasks: migrators and waiters, by stack. A task waits on a migration
-    # entry of some page table, and a migrator holds some: with none in any
-    # page table (and all of them read), no stack needs unwinding.
+
+def _swap_inuse(si: Object) -> Tuple[int, int]:
+    """(type, in-use slots) of a swap device.
+
+    :param si: ``struct swap_info_struct *``
+    """
+    type_ = si.type.value_()
+    inuse = si.inuse_pages.counter.value_() if has_member(si.inuse_pages, "counter") \
+        else si.inuse_pages.value_()
+    return type_, inuse
+
+
+def _swap_name(si: Object, type_: int) -> str:
+    from drgn.helpers.linux.swap import swap_file_path
+
+    try:
+        return swap_file_path(si).decode(errors="replace")
+    except FaultError:
+        return f"type {type_} (path unreadable)"
+
+
+def _examine_tasks(prog: Program, collector: _Collector) -> List[Tuple[Task, Set[int]]]:
+    """
+    Tasks: migrators and waiters, by stack. A task waits on a migration
+    entry of some page table, and a migrator holds some: with none in any
+    page table (and all of them read), no stack needs unwinding. Returns
+    the migrating tasks with the folios their frames name.
+    """
+    from drgn.helpers.linux.pid import for_each_task
+
+    report = collector.report
     wait_functions = tuple(f for f in WAIT_FUNCTIONS if has_symbol(prog, f))
     report.wait_functions = wait_functions
     migrators: List[Tuple[Task, Set[int]]] = []
@@ -519,21 +665,12 @@ def scan_leaks(
     report.tasks_examined = bool(collector.holders) or report.incomplete
     for task in for_each_task(prog) if report.tasks_examined else ():
         frames = _stack_functions(prog, task)
-        if not frames:
+        if frames is None:
+            report.unwind_failed.append(_task(task))
             continue
         names = [n for n, _ in frames]
         if any(n in MIGRATOR_FUNCTIONS for n in names):
-            folios = set()
-            for name, frame in frames:
-                for var in ("src", "folio"):
-                    try:
-                        v = frame[var]  # type: ignore[index]
-                        if v.type_.type.tag in ("folio", "page"):
-                            folios.add(v.value_())
-                    except (KeyError, LookupError, FaultError, AttributeError, ValueError,
-                            ObjectAbsentError):
-                        continue
-            migrators.append((_task(task), folios))
+            migrators.append((_task(task), _frame_folios(frames)))
         hit = next((n for n in names if n in wait_functions), None)
         if hit is not None:
             folio, how = _waiter_folio(prog, dict(frames)[hit], collector)
@@ -544,7 +681,28 @@ def scan_leaks(
                     how = "folio wait queue"
             waiters.append(Waiter(_task(task), hit, folio, how))
     report.waiters = waiters
+    return migrators
 
+
+def _frame_folios(frames: Sequence[Tuple[str, object]]) -> Set[int]:
+    """The folios a migrator's frames name (``src`` or ``folio``)."""
+    folios = set()
+    for _, frame in frames:
+        for var in ("src", "folio"):
+            try:
+                v = frame[var]  # type: ignore[index]
+                if v.type_.type.tag in ("folio", "page"):
+                    folios.add(v.value_())
+            except (KeyError, LookupError, FaultError, AttributeError, ValueError,
+                    ObjectAbsentError):
+                continue
+    return folios
+
+
+def _judge_folios(prog: Program, collector: _Collector,
+                  migrators: Sequence[Tuple[Task, Set[int]]]) -> None:
+    """A verdict for each folio under migration entries."""
+    report = collector.report
     for head, holders in collector.holders.items():
         info = collector.enricher.folio(holders[0].pfn)
         problems: List[str] = []
@@ -576,19 +734,190 @@ def scan_leaks(
             problems = [p for p in problems if p != "refcount 0"]
         if not info.locked:
             verdict = "leaked"
-        elif problems or not folio_migrators:
+        elif problems:
             verdict = "stuck"
-        else:
+        elif folio_migrators:
             verdict = "in-flight"
+        elif report.unwind_failed:
+            # A task whose stack cannot be unwound may be the migrator.
+            verdict = "unknown"
+        else:
+            verdict = "stuck"
         report.folios.append(MigrationFolio(
             folio=info, anon=anon, mapping=mapping, index=index, holders=tuple(holders),
             identity_problems=tuple(dict.fromkeys(problems)), migrators=folio_migrators,
-            waiters=tuple(w for w in waiters if w.folio == head), verdict=verdict,
+            waiters=tuple(w for w in report.waiters if w.folio == head), verdict=verdict,
         ))
-    report.folios.sort(key=lambda f: ({"leaked": 0, "stuck": 1, "in-flight": 2}[f.verdict],
-                                      f.folio.folio))
-    return report
+    report.folios.sort(key=lambda f: (_VERDICT_ORDER[f.verdict], f.folio.folio))
 
+
+_VERDICT_ORDER = {"leaked": 0, "stuck": 1, "unknown": 2, "in-flight": 3}
+
+
+# -- live kernels: confirming findings ----------------------------------------
+
+
+def _confirm_live(prog: Program, target: Target, collector: _Collector,
+                  spaces: Sequence[AddressSpace], confirmations: int, interval: float,
+                  started: float) -> None:
+    """
+    Read every finding of a live scan again, *confirmations* times: keep
+    those that persist unchanged (with how long and over how many reads),
+    and move the others to :attr:`LeakReport.transient`.
+    """
+    report = collector.report
+    folios = [f for f in report.folios if f.verdict in ("leaked", "stuck")]
+    counters = [c for c in report.counters if c.ok is False]
+    candidates: List[Tuple[Any, Callable[[], Any]]] = []
+    candidates += [(_folio_state_expected(f), _folio_state_reader(prog, target, f))
+                   for f in folios]
+    candidates += [((a.raw, True), _anomaly_reader(prog, target, a)) for a in report.anomalies]
+    candidates += [((c.counter, c.found), _counter_reader(prog, target, c, spaces))
+                   for c in counters]
+    if not candidates:
+        return
+    results = iter(confirm_all(candidates, confirmations, interval, started))
+    kept_folios = {}
+    for f in folios:
+        c = next(results)
+        if c.persisted:
+            kept_folios[id(f)] = _replace(f, confirmation=c)
+        else:
+            report.transient.append(Transient(
+                f"{f.verdict} folio", f"folio {f.folio.folio:#x} pfn {f.folio.folio_pfn:#x}, "
+                f"held by " + ", ".join(f"PID {h.pid} at {h.addr:#x}" for h in f.holders), c))
+    report.folios = [kept_folios.get(id(f), f) for f in report.folios
+                     if f.verdict not in ("leaked", "stuck") or id(f) in kept_folios]
+    anomalies = []
+    for a in report.anomalies:
+        c = next(results)
+        if c.persisted:
+            anomalies.append(_replace(a, confirmation=c))
+        else:
+            report.transient.append(Transient(a.what, f"PID {a.pid} at {a.addr:#x}: {a.detail}"
+                                              if a.addr is not None else a.detail, c))
+    report.anomalies = anomalies
+    confirmed = {}
+    for check in counters:
+        c = next(results)
+        if c.persisted:
+            confirmed[id(check)] = _replace(check, confirmation=c)
+        else:
+            report.transient.append(Transient(
+                "counter mismatch", f"{check.what}: {check.counter} against {check.found}", c))
+    report.counters = [confirmed.get(id(c), c) for c in report.counters
+                       if c.ok is not False or id(c) in confirmed]
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+def _pgd(prog: Program, mm: int) -> int:
+    return mm_pgd_phys(Object(prog, "struct mm_struct *", mm))
+
+
+def _folio_fields(prog: Program, pfn: int) -> Tuple[Tuple[str, Any], ...]:
+    """What a folio verdict rests on, read now (no cache)."""
+    info = Enricher(prog).folio(pfn)
+    if info.error:
+        return (("error", info.error),)
+    anon, mapping, index = _folio_mapping(Object(prog, "struct page *", info.folio))
+    return (("folio", info.folio), ("locked", info.locked), ("refcount", info.refcount),
+            ("mapping", mapping), ("index", index))
+
+
+def _folio_state_expected(f: MigrationFolio) -> Any:
+    info = f.folio
+    return (("entries", tuple(h.raw for h in f.holders)),
+            (("folio", info.folio), ("locked", info.locked), ("refcount", info.refcount),
+             ("mapping", f.mapping), ("index", f.index)))
+
+
+def _folio_state_reader(prog: Program, target: Target,
+                        f: MigrationFolio) -> Callable[[], Any]:
+    """Read a folio verdict's state again: its holders' entries, the folio,
+    and the entries again (so that entries and folio are of one state)."""
+    holders = f.holders
+    pfn = holders[0].pfn
+
+    def entries() -> Tuple[Optional[int], ...]:
+        out = []
+        for h in holders:
+            try:
+                out.append(read_leaf(prog, target, _pgd(prog, h.mm), h.addr, h.level))
+            except FaultError:
+                out.append(None)
+        return tuple(out)
+
+    def read() -> Any:
+        got = consistent(entries, lambda _: _folio_fields(prog, pfn))
+        if got is None:
+            return None
+        return (("entries", got[0]), got[1])
+
+    return read
+
+
+def _anomaly_reader(prog: Program, target: Target, a: Anomaly) -> Callable[[], Any]:
+    """Read an anomaly's entry again, with its VMA, and judge it by the same
+    rules: (the entry's value, whether the same anomaly is found)."""
+
+    def read() -> Any:
+        if a.mm is None or a.addr is None or a.level is None:
+            return None
+        mm = Object(prog, "struct mm_struct *", a.mm)
+        raw = read_leaf(prog, target, mm_pgd_phys(mm), a.addr, a.level)
+        if raw is None:
+            return None
+        vma = next((v for v in mm_vmas(mm) if v.start <= a.addr < v.end), None)
+        entry = classify_value(target, raw, a.level, vma=vma, addr=a.addr)
+        space = AddressSpace(a.pid or 0, a.comm or "?", Object(prog, "struct task_struct *", 0),
+                             mm)
+        collector = _Collector(prog)
+        collector.entry(space, entry if vma is not None else _outside(entry), vma is not None)
+        return raw, any(x.what == a.what for x in collector.report.anomalies)
+
+    return read
+
+
+def _counter_reader(prog: Program, target: Target, check: CounterCheck,
+                    spaces: Sequence[AddressSpace]) -> Callable[[], Any]:
+    """Read a counter and count what it counts in the page tables again."""
+
+    def read() -> Any:
+        if check.what.endswith("MM_SWAPENTS"):
+            space = next(s for s in spaces if check.what.startswith(f"PID {s.pid} "))
+            counter = _mm_swapents(space, prog.constant("MM_SWAPENTS").value_())
+            return counter, len(_swap_census(prog, target, [space]))
+        from drgn.helpers.linux.swap import for_each_swap_info
+
+        slots = _swap_census(prog, target, spaces)
+        for si in for_each_swap_info(prog):
+            type_, inuse = _swap_inuse(si)
+            if check.what == f"swap {_swap_name(si, type_)} in-use slots":
+                return inuse, sum(1 for t, _ in set(slots) if t == type_)
+        return None
+
+    return read
+
+
+def _swap_census(prog: Program, target: Target,
+                 spaces: Sequence[AddressSpace]) -> List[Tuple[int, int]]:
+    """The (type, offset) of every swap entry in the VMAs of *spaces*."""
+    out = []
+    for space in spaces:
+        vmas = mm_vmas(space.mm)
+        for item in batch_items(walk_range(prog, mm_pgd_phys(space.mm), vmas, target=target)):
+            if isinstance(item, Unreadable):
+                continue
+            for entry in _triaged_entries(target, item, LeakReport()):
+                if entry.kind == Kind.SWAP:
+                    assert entry.swap_type is not None and entry.swap_offset is not None
+                    out.append((entry.swap_type, entry.swap_offset))
+    return out
 
 
 def _triaged_entries(target: Target, item: Any, report: LeakReport) -> Iterator[LeafEntry]:

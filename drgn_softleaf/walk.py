@@ -16,7 +16,7 @@ import collections
 import struct
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 from drgn import FaultError, Object, Program
 
@@ -334,6 +334,46 @@ def mm_vmas(mm: Object) -> List[Vma]:
     return out
 
 
+# Reads of a page table whose parent entry changed meanwhile (live kernels)
+# before the range is given up as unreadable.
+_READ_ATTEMPTS = 5
+
+
+class _Torn(Exception):
+    """A page table changed on every read (a live kernel)."""
+
+    def __str__(self) -> str:
+        return f"the page table changed on each of {_READ_ATTEMPTS} reads (live kernel)"
+
+
+def _is_live(prog: Program) -> bool:
+    from drgn import ProgramFlags
+
+    return bool(prog.flags & ProgramFlags.IS_LIVE)
+
+
+def _stable_child(prog: Program, entry_phys: int, value: int, size: int, table_present: Any,
+                  table_phys: Any, phys_mask: int) -> Tuple[int, Optional[bytes]]:
+    """
+    Read the table an upper-level entry points to, then the entry again: if
+    it changed meanwhile (the table was freed or replaced on a live
+    kernel), what was read may mix two states, so go again from its new
+    value. Returns the entry's value and the table's bytes (``None`` once
+    the entry no longer points to a table).
+
+    :raises _Torn: if it changed on every attempt.
+    """
+    for _ in range(_READ_ATTEMPTS):
+        if not table_present(value):
+            return value, None
+        buf = prog.read(table_phys(value, phys_mask), size, True)
+        now = prog.read_u64(entry_phys, True)
+        if now == value:
+            return value, buf
+        value = now
+    raise _Torn()
+
+
 class _TableReader:
     """Reads page-table pages by physical address, one read per page,
     remembering the last page read at each level."""
@@ -343,6 +383,10 @@ class _TableReader:
         self._entries = target.layout.entries_per_table
         self._size = self._entries * 8
         self._last: dict = {}
+
+    def forget(self, level: str) -> None:
+        """Drop the page remembered at *level* (it changed)."""
+        self._last.pop(level, None)
 
     def read(self, level: str, phys: int) -> memoryview:
         last = self._last.get(level)
@@ -389,18 +433,39 @@ def walk_range(
     # One explicit stack instead of recursion: a table to walk is (table,
     # depth, start, end); anything else is an item to hand out. Children
     # are pushed in reverse, so items come out in address order.
+    live = _is_live(prog)
     for vma in vmas:
-        stack: list = [(pgd_phys, 0, vma.start, vma.end)]
+        # (table, depth, start, end, parent entry: see _walk_tables).
+        stack: list = [(pgd_phys, 0, vma.start, vma.end, None)]
         while stack:
             top = stack.pop()
             if not isinstance(top, tuple):
                 yield top
                 continue
-            phys, depth, start, end = top
+            phys, depth, start, end, parent = top
             level, shift = levels[depth]
             try:
                 values = reader.read(level, phys)
-            except FaultError as e:
+                if parent is not None:
+                    now = prog.read_u64(parent[0], True)
+                    if now != parent[1]:
+                        # Torn read (see _walk_tables): go again from the
+                        # parent's new value.
+                        reader.forget(level)
+                        if parent[2] >= _READ_ATTEMPTS:
+                            raise _Torn()
+                        up = levels[depth - 1][0]
+                        if table_present(now):
+                            stack.append((table_phys(now, phys_mask), depth, start, end,
+                                          (parent[0], now, parent[2] + 1)))
+                        elif entry_none(now):
+                            stack.append(NoneRange(vma, up, start, end))
+                        else:
+                            span = 1 << levels[depth - 1][1]
+                            stack.append(HugeLeaf(vma, up, start & ~(span - 1), span, now,
+                                                  parent[0] & ~(layout.entries_per_table * 8 - 1)))
+                        continue
+            except (FaultError, _Torn) as e:
                 yield Unreadable(vma, level, start, end, phys, str(e))
                 continue
             span = 1 << (shift + nbits)
@@ -426,7 +491,7 @@ def walk_range(
                         stack.append(NoneRange(vma, level, max(start, lo), min(end, lo + size)))
                 elif table_present(v):
                     stack.append((table_phys(v, phys_mask), depth + 1, max(start, lo),
-                                  min(end, lo + size)))
+                                  min(end, lo + size), (phys + 8 * i, v, 0) if live else None))
                 else:
                     stack.append(HugeLeaf(vma, level, lo, size, v, phys))
 
@@ -454,8 +519,10 @@ def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
     nonnone_mask = np.uint64(((1 << 64) - 1) & ~layout.none_ignore_mask)
     table_present = layout.table_present
     table_phys = layout.table_phys
+    entry_none = layout.pte_none
     read = prog.read
     ends = [v.end for v in vmas]
+    live = _is_live(prog)
 
     def under(lo: int, hi: int) -> List[Vma]:
         """The VMAs that overlap [lo, hi)."""
@@ -473,22 +540,40 @@ def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
     root_span = 1 << (levels[0][1] + nbits)
     # (table, depth, base address of its slot 0); children pushed in
     # reverse so that they come out in address order.
-    stack: list = [(pgd_phys, 0, span_lo & ~(root_span - 1))]
+    # On a live kernel, each table's parent entry is (phys of the parent
+    # entry, its value when read, attempts so far): None for the top.
+    stack: list = [(pgd_phys, 0, span_lo & ~(root_span - 1), None)]
     while stack:
         top = stack.pop()
         if not isinstance(top, tuple):
             yield top
             continue
-        phys, depth, base = top
+        phys, depth, base, parent = top
         level, shift = levels[depth]
         span = 1 << (shift + nbits)
         lo = max(span_lo, base)
         hi = min(span_hi, base + span)
         try:
             buf = read(phys, size, True)
-        except FaultError as e:
-            for v in reversed(under(lo, hi)):
-                stack.append(Unreadable(v, level, max(lo, v.start), min(hi, v.end), phys,
+            if parent is not None:
+                # Torn read: the parent entry changed while this table was
+                # read (the table was freed or replaced). Read again from
+                # what the parent holds now.
+                now = prog.read_u64(parent[0], True)
+                if now != parent[1]:
+                    if parent[2] >= _READ_ATTEMPTS:
+                        raise _Torn()
+                    if table_present(now):
+                        stack.append((table_phys(now, phys_mask), depth, base,
+                                      (parent[0], now, parent[2] + 1)))
+                    elif not entry_none(now):
+                        for vma in reversed(under(lo, hi)):
+                            stack.append(HugeLeaf(vma, levels[depth - 1][0], base, span, now,
+                                                  parent[0] & ~(size - 1)))
+                    continue
+        except (FaultError, _Torn) as e:
+            for vma in reversed(under(lo, hi)):
+                stack.append(Unreadable(vma, level, max(lo, vma.start), min(hi, vma.end), phys,
                                         str(e)))
             continue
         values = memoryview(buf).cast("Q")
@@ -520,8 +605,21 @@ def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
                 if table_present(v):
                     child_phys = table_phys(v, phys_mask)
                     try:
-                        child_values = memoryview(read(child_phys, size, True)).cast("Q")
-                    except FaultError as e:
+                        if live:
+                            now, child_buf = _stable_child(prog, phys + 8 * i, v, size,
+                                                           table_present, table_phys,
+                                                           phys_mask)
+                            if child_buf is None:
+                                if not entry_none(now):
+                                    for vma in inside:
+                                        yield HugeLeaf(vma, level, child, entry_size, now,
+                                                       phys)
+                                continue
+                            child_phys = table_phys(now, phys_mask)
+                        else:
+                            child_buf = read(child_phys, size, True)
+                        child_values = memoryview(child_buf).cast("Q")
+                    except (FaultError, _Torn) as e:
                         for vma in inside:
                             yield Unreadable(vma, levels[last][0], max(c_lo, vma.start),
                                              min(c_hi, vma.end), child_phys, str(e))
@@ -542,7 +640,8 @@ def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
             if not inside:
                 continue
             if table_present(v):
-                stack.append((table_phys(v, phys_mask), depth + 1, child))
+                stack.append((table_phys(v, phys_mask), depth + 1, child,
+                               (phys + 8 * i, v, 0) if live else None))
             else:
                 for vma in reversed(inside):
                     stack.append(HugeLeaf(vma, level, child, entry_size, v, phys))

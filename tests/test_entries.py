@@ -10,28 +10,7 @@ import pytest
 
 from conftest import EXPECTED_FIXTURES, fixtures_of_mode, load
 from drgn_softleaf import Kind, for_each_leaf_entry, get_target
-
-PM_PFRAME = (1 << 55) - 1
-PM_SOFT_DIRTY = 1 << 55
-PM_UFFD_WP = 1 << 57
-PM_GUARD_REGION = 1 << 58
-PM_SWAP = 1 << 62
-PM_PRESENT = 1 << 63
-
-# The kind of each special swap type number, from include/linux/swap.h of
-# each fixture kernel (MEMORY_FAILURE, MIGRATION, DEVICE_PRIVATE, markers):
-# this is the oracle's key, independent of drgn_softleaf's own table.
-HEADER_TYPES = {
-    "7.3": {24: "hwpoison", 25: "migration_read", 26: "migration_read_exclusive",
-            27: "migration_write", 28: "device_private_write",
-            29: "device_private_read", 30: "device_exclusive", 31: "marker"},
-    "6.12": {23: "hwpoison", 24: "migration_read", 25: "migration_read_exclusive",
-             26: "migration_write", 27: "device_private_write",
-             28: "device_private_read", 29: "device_exclusive",
-             30: "device_exclusive", 31: "marker"},
-}
-MARKER_BITS = {1: "uffd_wp", 2: "poison", 4: "guard"}
-
+from pagemap_oracle import pagemap_mismatches
 
 def entries_by_page(prog, pid, pages):
     """Map every 4 KiB page address of the manifest's regions to the leaf
@@ -50,93 +29,11 @@ def entries_by_page(prog, pid, pages):
     return out
 
 
-def oracle_kind(kernel, pm):
-    if pm & PM_PRESENT:
-        return "present"
-    if not pm & PM_SWAP:
-        return "none"
-    return HEADER_TYPES[kernel].get(pm & 31, "swap")
-
-
 @pytest.mark.parametrize("name", fixtures_of_mode("quiescent", "perf"))
 def test_every_manifest_page_agrees_with_pagemap(name):
     prog, manifest = load(name)
-    kernel = manifest["kernel"]
     by_page = entries_by_page(prog, manifest["pid"], manifest["pages"])
-    target = get_target(prog)
-    clear_refs = manifest["mode"] == "quiescent"
-    mismatches = []
-    checked = 0
-    for page in manifest["pages"]:
-        addr, pm = page["addr"], page["pagemap"]
-        expect = page.get("expect") or {}
-        entry = by_page.get(addr)
-        got_kind = entry.kind.value if entry else "none"
-        where = f"{page['region']} {addr:#x} pagemap {pm:#x} raw {entry.raw if entry else 0:#x}"
-        want = oracle_kind(kernel, pm)
-        # Non-present hugetlb entries have no PM_SWAP frame in pagemap: the
-        # guest's record of what it made stands in.
-        if expect.get("hugetlb") and not pm & (PM_PRESENT | PM_SWAP):
-            want = page["kind"]
-        if got_kind != want:
-            mismatches.append(f"{where}: kind {got_kind}, pagemap says {want}")
-            continue
-        if want != page["kind"] and not expect.get("intent_missed"):
-            mismatches.append(f"{where}: guest meant {page['kind']}, pagemap says {want}")
-        checked += 1
-        if entry is None:
-            continue
-        frame = pm & PM_PFRAME
-        if entry.kind == Kind.PRESENT:
-            pfn = entry.pfn + ((addr - entry.addr) >> 12)
-            if pfn != frame:
-                mismatches.append(f"{where}: pfn {pfn:#x}, pagemap {frame:#x}")
-            if bool(expect.get("protnone")) != entry.protnone:
-                mismatches.append(f"{where}: protnone {entry.protnone}")
-            if "level" in expect and expect["level"] != entry.level:
-                mismatches.append(f"{where}: level {entry.level}, expected {expect['level']}")
-            # A present entry's soft-dirty and uffd-wp bits, as pagemap
-            # reports them (pte_soft_dirty(), pte_uffd_wp()).
-            if clear_refs and ("soft_dirty" in entry.flags) != bool(pm & PM_SOFT_DIRTY):
-                mismatches.append(f"{where}: present soft_dirty {entry.flags}")
-            if ("uffd_wp" in entry.flags) != bool(pm & PM_UFFD_WP):
-                mismatches.append(f"{where}: present uffd_wp {entry.flags}")
-            continue
-        # Non-present: the type number and offset (or pfn) pagemap shows.
-        ops = target.leafops
-        softleaf = ops.softleaf_from_pte(entry.raw)
-        if ops.swp_type(softleaf) != frame & 31:
-            mismatches.append(f"{where}: type {ops.swp_type(softleaf)}, pagemap {frame & 31}")
-        if entry.kind == Kind.SWAP:
-            if (entry.swap_type, entry.swap_offset) != (frame & 31, frame >> 5):
-                mismatches.append(f"{where}: swap {entry.swap_type}:{entry.swap_offset:#x}")
-        elif entry.kind == Kind.MARKER:
-            want_marker = tuple(n for b, n in MARKER_BITS.items() if (frame >> 5) & b)
-            if entry.marker != want_marker:
-                mismatches.append(f"{where}: marker {entry.marker}, pagemap {want_marker}")
-            if "marker" in expect and entry.marker != (expect["marker"],):
-                mismatches.append(f"{where}: marker {entry.marker}, guest {expect['marker']}")
-            if ("guard" in entry.marker) != bool(pm & PM_GUARD_REGION) and kernel != "6.12":
-                mismatches.append(f"{where}: guard vs PM_GUARD_REGION")
-        elif entry.pfn + ((addr - entry.addr) >> 12) != frame >> 5:
-            # (a PMD entry's pfn is its first page's; pagemap reports each)
-            mismatches.append(f"{where}: pfn {entry.pfn:#x}, pagemap {frame >> 5:#x}")
-        # Swap-PTE flags: pagemap's soft-dirty bit is the PTE's (clear_refs
-        # cleared VM_SOFTDIRTY); its uffd-wp bit is also set for uffd-wp
-        # markers; the exclusive bit is not in pagemap (the guest's record).
-        # (Only the quiescent guests write clear_refs before recording; in the
-        # perf guest, pagemap's bit 55 is VM_SOFTDIRTY of the new VMAs.)
-        if clear_refs and ("soft_dirty" in entry.flags) != bool(pm & PM_SOFT_DIRTY):
-            mismatches.append(f"{where}: soft_dirty {entry.flags}")
-        uffd = ("uffd_wp" in entry.flags) or ("uffd_wp" in entry.marker)
-        if uffd != bool(pm & PM_UFFD_WP):
-            mismatches.append(f"{where}: uffd_wp {entry.flags} {entry.marker}")
-        if "swp_exclusive" in expect and ("exclusive" in entry.flags) != expect["swp_exclusive"]:
-            mismatches.append(f"{where}: exclusive {entry.flags}, guest {expect['swp_exclusive']}")
-        if "soft_dirty" in expect and ("soft_dirty" in entry.flags) != expect["soft_dirty"]:
-            mismatches.append(f"{where}: soft_dirty {entry.flags}, guest {expect['soft_dirty']}")
-        if "uffd_wp" in expect and uffd != expect["uffd_wp"]:
-            mismatches.append(f"{where}: uffd_wp {entry.flags}, guest {expect['uffd_wp']}")
+    mismatches, checked = pagemap_mismatches(manifest, by_page, get_target(prog).leafops)
     assert not mismatches, f"{len(mismatches)} of {len(manifest['pages'])}:\n" + "\n".join(
         mismatches[:40]
     )

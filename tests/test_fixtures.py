@@ -12,13 +12,10 @@ from drgn.helpers.linux.mm import virt_to_phys
 from drgn.helpers.linux.pid import find_task
 
 from conftest import EXPECTED_FIXTURES, fixtures_of_mode, load, manifests
+from pagemap_oracle import PM_PFRAME, PM_PRESENT, PM_SWAP
 
 U64 = (1 << 64) - 1
 PFN_MASK = 0x000FFFFFFFFFF000
-PM_PFRAME = (1 << 55) - 1
-PM_SOFT_DIRTY = 1 << 55
-PM_SWAP = 1 << 62
-PM_PRESENT = 1 << 63
 
 
 def raw_leaf(prog, pgd_phys, addr, levels):

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from conftest import fixtures_of_mode, load
+from pagemap_oracle import PM_PFRAME
 from drgn_softleaf.cli import main
 from drgn_softleaf.demo import unpack
 from drgn_softleaf.triage import scan_leaks
 
-PM_PFRAME = (1 << 55) - 1
 
 
 def leaks_cli(name, capsys, fmt="json"):

@@ -8,9 +8,9 @@ folio head.
 import pytest
 
 from conftest import fixtures_of_mode, load
+from pagemap_oracle import PM_PFRAME
 from drgn_softleaf import Enricher, Kind, enrich_entry, for_each_leaf_entry
 
-PM_PFRAME = (1 << 55) - 1
 
 
 def by_page(prog, pid):
