@@ -820,20 +820,27 @@ def _pgd(prog: Program, mm: int) -> int:
 
 
 def _folio_fields(prog: Program, pfn: int) -> Tuple[Tuple[str, Any], ...]:
-    """What a folio verdict rests on, read now (no cache)."""
+    """
+    What a folio verdict rests on, read now (no cache): which folio, its
+    lock bit, mapping and index, and whether its refcount is zero. Not the
+    refcount itself: a task faulting on a leaked entry takes and drops a
+    reference each time (``softleaf_entry_wait_on_locked()``), so the
+    count of a genuinely leaked folio moves.
+    """
     info = Enricher(prog).folio(pfn)
     if info.error:
         return (("error", info.error),)
     anon, mapping, index = _folio_mapping(Object(prog, "struct page *", info.folio))
-    return (("folio", info.folio), ("locked", info.locked), ("refcount", info.refcount),
-            ("mapping", mapping), ("index", index))
+    return (("folio", info.folio), ("locked", info.locked),
+            ("refcount zero", info.refcount <= 0), ("mapping", mapping), ("index", index))
 
 
 def _folio_state_expected(f: MigrationFolio) -> Any:
     info = f.folio
     return (("entries", tuple(h.raw for h in f.holders)),
-            (("folio", info.folio), ("locked", info.locked), ("refcount", info.refcount),
-             ("mapping", f.mapping), ("index", f.index)))
+            (("folio", info.folio), ("locked", info.locked),
+             ("refcount zero", info.refcount <= 0), ("mapping", f.mapping),
+             ("index", f.index)))
 
 
 def _folio_state_reader(prog: Program, target: Target,
