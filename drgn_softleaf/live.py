@@ -114,7 +114,9 @@ def confirm_all(
                 continue
             try:
                 now = read()
-            except FaultError as e:
+            except (FaultError, ValueError, LookupError) as e:
+                # Kernel data that changed into something unreadable (a
+                # freed mm, a maple node being rewritten).
                 now, why = None, f"unreadable: {e}"
             else:
                 why = "cannot be read consistently" if now is None else _difference(expected, now)

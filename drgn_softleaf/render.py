@@ -522,7 +522,7 @@ def unreadable_what(reason: str) -> str:
         return "struct pages"
     if reason.startswith("swap device"):
         return "swap devices"
-    if reason.startswith("mm:"):
+    if reason.startswith(("mm:", "task list:")):
         return "address spaces"
     return "page tables"
 

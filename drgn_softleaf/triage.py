@@ -486,9 +486,17 @@ def _spaces(prog: Program, report: LeakReport) -> List[AddressSpace]:
     """Every user address space, but this tool's own on a live kernel: it
     maps and unmaps memory while its page tables are read (a scan of it
     would report its own churn), so it is left out and said so."""
-    spaces = []
+    spaces: List[AddressSpace] = []
     me = os.getpid() if is_local(prog) else None
-    for space in for_each_address_space(prog):
+    listed: List[AddressSpace] = []
+    try:
+        for space in for_each_address_space(prog):
+            listed.append(space)
+    except FaultError as e:
+        # On a live kernel, the task list changed under the walk; in a dump,
+        # it is damaged: what was listed is scanned, the rest is unreadable.
+        report.unreadable.append((0, "tasks", 0, 0, f"task list: {e}"))
+    for space in listed:
         if me is not None:
             try:
                 tgid = space.task.tgid.value_()
@@ -896,7 +904,9 @@ def _counter_reader(prog: Program, target: Target, check: CounterCheck,
 
     def read() -> Any:
         if check.what.endswith("MM_SWAPENTS"):
-            space = next(s for s in spaces if check.what.startswith(f"PID {s.pid} "))
+            space = next((s for s in spaces if check.what.startswith(f"PID {s.pid} ")), None)
+            if space is None:
+                return None
             counter = _mm_swapents(space, prog.constant("MM_SWAPENTS").value_())
             return counter, len(_swap_census(prog, target, [space]))
         from drgn.helpers.linux.swap import for_each_swap_info

@@ -201,3 +201,18 @@ def test_drgn_option_for_whole_system_commands(capsys):
         run(prog, parse(argv), out)
         exec(compile(out.getvalue(), "<--drgn>", "exec"), {"prog": prog})
     assert "leaked" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name,status", [("linux-7.3-l5-leak", 1),
+                                         ("linux-7.3-l5-quiescent", 0)])
+def test_drgn_e_sees_the_exit_status(name, status):
+    """The README's `drgn -e` example: %softleaf's return value is the exit
+    status, so a script exits with it (the plugin comes from the drgn.plugins
+    entry point, as in any drgn session)."""
+    drgn = str(Path(sys.executable).parent / "drgn")
+    code = ('import sys; from drgn.commands import run_command\n'
+            'sys.exit(run_command(prog, "softleaf leaks --format json"))')
+    proc = subprocess.run([drgn, "-q", *core_args(name), "-e", code], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == status, proc.stderr
+    assert json.loads(proc.stdout)["exit_status"] == status
