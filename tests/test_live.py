@@ -50,7 +50,14 @@ def live(tmp_path_factory) -> Dict[str, List[Dict[str, Any]]]:
                                    max_rounds=400)
     except harness.HarnessError as e:
         pytest.fail(f"live guest: {e}")
-    (work / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    text = "".join(json.dumps(r) + "\n" for r in records)
+    (work / "records.jsonl").write_text(text)
+    # The last run's records outlive pytest's temporary directories (for
+    # the figures a closing note quotes, and for diagnosis).
+    from drgn_softleaf.demo import _cache_dir
+
+    _cache_dir().mkdir(parents=True, exist_ok=True)
+    (_cache_dir() / "live-records.jsonl").write_text(text)
     by: Dict[str, List[Dict[str, Any]]] = {}
     for r in records:
         by.setdefault(r["rec"], []).append(r)

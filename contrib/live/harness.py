@@ -3,7 +3,7 @@
 """
 Boot a fixture kernel in QEMU and run drgn-softleaf live inside it.
 
-    python3 contrib/live/harness.py [--rounds 10] [--work DIR] [--keep]
+    python3 contrib/live/harness.py [--rounds 10] [--churn-seconds S] [--work DIR] [--keep]
 
 The guest is the 7.3 fixture kernel (its image is committed as
 fixtures/vmcores/kernel-7.3.bzImage; contrib/fixtures/build.py rebuilds it
@@ -237,7 +237,7 @@ detach
 
 def run_live(work: Path, *, rounds: int = 10, churn_seconds: float = 0, max_rounds: int = 40,
              kernel: Path = KERNEL_IMAGE, vmlinux: Optional[Path] = None,
-             timeout: float = 1800) -> List[Dict[str, Any]]:
+             timeout: float = 1800, keep: bool = False) -> List[Dict[str, Any]]:
     """
     Boot the guest and return every record it sent (plus a ``planted``
     record for the leak this harness planted and ``qemu`` for how the guest
@@ -245,6 +245,7 @@ def run_live(work: Path, *, rounds: int = 10, churn_seconds: float = 0, max_roun
 
     :param rounds: At least this many ``leaks`` scans during the churn.
     :param churn_seconds: ... and go on until this many seconds passed.
+    :param keep: Keep the initramfs (about 450 MB) in *work*.
     """
     if vmlinux is None:
         from drgn_softleaf.demo import unpack
@@ -327,6 +328,8 @@ def run_live(work: Path, *, rounds: int = 10, churn_seconds: float = 0, max_roun
         if qemu.poll() is None:
             qemu.kill()
             qemu.wait()
+        if not keep:
+            initrd.unlink(missing_ok=True)
     records.append({"rec": "qemu", "returncode": qemu.returncode,
                     "seconds": round(time.monotonic() - started, 1)})
     return records
@@ -347,10 +350,12 @@ def main() -> None:
                         help="and go on migrating and scanning this long")
     parser.add_argument("--work", type=Path, help="work directory (default: a temporary one)")
     parser.add_argument("--output", type=Path, help="write the records here (JSON lines)")
+    parser.add_argument("--keep", action="store_true", help="keep the initramfs")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="softleaf-live-"))
     try:
-        records = run_live(work, rounds=args.rounds, churn_seconds=args.churn_seconds)
+        records = run_live(work, rounds=args.rounds, churn_seconds=args.churn_seconds,
+                           keep=args.keep)
     except HarnessError as e:
         raise SystemExit(f"live: {e}")
     out = open(args.output, "w") if args.output else sys.stdout
