@@ -634,8 +634,6 @@ def _render_folio(console: Console, f: Any) -> None:
         f"{'set' if info.waiters else 'clear'}; refcount {info.refcount}; mapcount "
         f"{info.mapcount}; mapping {f.mapping:#x} index "
         f"{'?' if f.index is None else hex(f.index)}; flags {','.join(info.flags)}"))
-    for p in f.identity_problems:
-        console.print(Text(f"  identity: {p}"))
     if f.confirmation is not None:
         console.print(Text(f"  live: {f.confirmation.text()}"))
     _grid(console, None,
@@ -643,12 +641,8 @@ def _render_folio(console: Console, f: Any) -> None:
            ("KIND", "<"), ("PFN", ">"), ("RAW", ">")],
           [([str(h.pid), h.comm, f"{h.mm:#x}", f"{h.addr:#x}", h.level, h.kind, f"{h.pfn:#x}",
              f"{h.raw:#018x}"], "", None) for h in f.holders])
-    if f.migrators:
-        console.print(Text("  migrating: " + ", ".join(_task_text(t) for t in f.migrators)))
-    elif f.verdict == "unknown":
-        console.print("  no migrating task found, but not every stack could be unwound")
-    elif f.verdict != "leaked":
-        console.print("  no task is migrating this folio")
+    for line in f.evidence:
+        console.print(Text(f"  evidence: {line}"))
     for w in f.waiters:
         console.print(Text(f"  waiter: {_task_text(w.task)} in {w.function}"))
 
@@ -708,6 +702,7 @@ def leaks_json(report: Any, status: int) -> Dict[str, Any]:
                     for h in f.holders
                 ],
                 "migrators": [task(t) for t in f.migrators],
+                "evidence": list(f.evidence),
                 "waiters": [task(w.task) for w in f.waiters],
                 "confirmation": _confirmation_json(f.confirmation),
             }

@@ -18,6 +18,7 @@ re-faults forever.
 ['leaked']
 """
 
+import contextlib
 import os
 import time
 from collections import defaultdict
@@ -56,6 +57,7 @@ __all__ = (
     "Holder",
     "LeakReport",
     "MigrationFolio",
+    "Migrator",
     "Task",
     "Transient",
     "Waiter",
@@ -158,6 +160,9 @@ class MigrationFolio:
     waiters: Tuple[Waiter, ...]
     verdict: str
     confirmation: Optional[Confirmation] = None
+    # What the verdict rests on, one line per fact (rule, task and frame,
+    # fields).
+    evidence: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -655,19 +660,45 @@ def _swap_name(si: Object, type_: int) -> str:
         return f"type {type_} (path unreadable)"
 
 
-def _examine_tasks(prog: Program, collector: _Collector) -> List[Tuple[Task, Set[int]]]:
+@dataclass(frozen=True)
+class Migrator:
+    """
+    A task that holds folios under migration entries, and which ones.
+
+    :ivar folios: Folio address -> how this task holds it (the frame and
+        variable or list that names it).
+    :ivar complete: Whether *folios* is all it holds (its batch lists were
+        read); if not, it may hold folios it does not name.
+    """
+
+    task: Task
+    folios: Dict[int, str]
+    complete: bool
+
+
+# Local variables of a migrating frame that hold its batch (mm/migrate.c:
+# migrate_pages() and migrate_pages_batch() keep the folios they work on
+# on these lists, linked by folio->lru, until each is moved or given up).
+_BATCH_LISTS = ("from", "unmap_folios", "dst_folios", "folios", "ret_folios",
+                "split_folios", "src_folios")
+# A batch list longer than this is taken as unreadable.
+_LIST_LIMIT = 1 << 16
+
+
+def _examine_tasks(prog: Program, collector: _Collector) -> List[Migrator]:
     """
     Tasks: migrators and waiters, by stack. A task waits on a migration
     entry of some page table, and a migrator holds some: with none in any
     page table (and all of them read), no stack needs unwinding. Returns
-    the migrating tasks with the folios their frames name.
+    the migrating tasks (by a frame of :data:`MIGRATOR_FUNCTIONS`) with the
+    folios they hold.
     """
     from drgn.helpers.linux.pid import for_each_task
 
     report = collector.report
     wait_functions = tuple(f for f in WAIT_FUNCTIONS if has_symbol(prog, f))
     report.wait_functions = wait_functions
-    migrators: List[Tuple[Task, Set[int]]] = []
+    migrators: List[Migrator] = []
     waiters: List[Waiter] = []
     sleepers: Optional[Dict[int, int]] = None
     report.tasks_examined = bool(collector.holders) or report.incomplete
@@ -678,7 +709,9 @@ def _examine_tasks(prog: Program, collector: _Collector) -> List[Tuple[Task, Set
             continue
         names = [n for n, _ in frames]
         if any(n in MIGRATOR_FUNCTIONS for n in names):
-            migrators.append((_task(task), _frame_folios(frames)))
+            with _quiet_dwarf():
+                folios, complete = _migrator_folios(prog, frames)
+            migrators.append(Migrator(_task(task), folios, complete))
         hit = next((n for n in names if n in wait_functions), None)
         if hit is not None:
             folio, how = _waiter_folio(prog, dict(frames)[hit], collector)
@@ -692,27 +725,158 @@ def _examine_tasks(prog: Program, collector: _Collector) -> List[Tuple[Task, Set
     return migrators
 
 
-def _frame_folios(frames: Sequence[Tuple[str, object]]) -> Set[int]:
-    """The folios a migrator's frames name (``src`` or ``folio``)."""
-    folios = set()
-    for _, frame in frames:
-        for var in ("src", "folio"):
+def _migrator_folios(prog: Program, frames: Sequence[Tuple[str, object]]
+                     ) -> Tuple[Dict[int, str], bool]:
+    """
+    The folios a migrating task holds: those its migration frames name (a
+    ``struct folio *`` or ``struct page *`` variable: ``src``, ``folio``)
+    and those on its batch lists (:data:`_BATCH_LISTS`). Complete if a
+    batch list was read (the frames' variables alone name only the folio
+    being worked on).
+    """
+    from drgn.helpers.linux.list import list_for_each
+
+    folios: Dict[int, str] = {}
+    complete = False
+    for name, frame in frames:
+        if name not in MIGRATOR_FUNCTIONS:
+            continue
+        for var in _frame_locals(frame):
             try:
                 v = frame[var]  # type: ignore[index]
-                if v.type_.type.tag in ("folio", "page"):
-                    folios.add(v.value_())
+                type_ = v.type_.unqualified()
+                kind = type_.kind.name
+                target = type_.type.unqualified() if kind == "POINTER" else type_
+                tag = getattr(target, "tag", None)
+                if kind == "POINTER" and tag in ("folio", "page"):
+                    if v.value_():
+                        head = _head(prog, v)
+                        folios.setdefault(head, f"{name}(): {var}")
+                elif tag == "list_head" and var in _BATCH_LISTS:
+                    head_ptr = v if kind == "POINTER" else v.address_of_()
+                    n = 0
+                    for node in list_for_each(head_ptr):
+                        n += 1
+                        if n > _LIST_LIMIT:
+                            raise ValueError("list too long")
+                        folio = container_of_folio(prog, node)
+                        folios.setdefault(folio, f"{name}(): on list {var}")
+                    complete = True
             except (KeyError, LookupError, FaultError, AttributeError, ValueError,
                     ObjectAbsentError):
                 continue
-    return folios
+    return folios, complete
+
+
+def _frame_locals(frame: object) -> List[str]:
+    try:
+        return list(frame.locals())  # type: ignore[attr-defined]
+    except (LookupError, ValueError):
+        return []
+
+
+@contextlib.contextmanager
+def _quiet_dwarf() -> Iterator[None]:
+    """Reading every local of every frame meets DWARF that drgn cannot
+    evaluate (it logs a warning for each, e.g. DW_OP_GNU_uninit); such a
+    variable is simply unavailable here, so keep the user's terminal free of
+    those warnings."""
+    import logging
+
+    logger = logging.getLogger("drgn")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _head(prog: Program, ptr: Object) -> int:
+    """The folio (head page) a ``struct folio *`` or ``struct page *`` is."""
+    from drgn.helpers.linux.mm import compound_head
+
+    if ptr.type_.type.unqualified().tag == "page":
+        return compound_head(ptr).value_()
+    return ptr.value_()
+
+
+def container_of_folio(prog: Program, node: Object) -> int:
+    """The folio whose ``lru`` is *node*."""
+    from drgn import container_of
+
+    return container_of(node, "struct folio", "lru").value_()
+
+
+# include/linux/migrate.h: a migrate_vma src entry is the pfn shifted by
+# MIGRATE_PFN_SHIFT with flag bits below; MIGRATE_PFN_MIGRATE marks a page
+# migrate_vma_setup() collected, locked and replaced by migration entries.
+MIGRATE_PFN_VALID = 1 << 0
+MIGRATE_PFN_MIGRATE = 1 << 1
+MIGRATE_PFN_SHIFT = 6
+
+
+def _device_migrators(prog: Program) -> List[Migrator]:
+    """
+    Tasks in a device migration (``migrate_vma_setup()`` ...
+    ``migrate_vma_pages()`` / ``migrate_vma_finalize()``, mm/migrate_device.c):
+    a driver keeps a ``struct migrate_vma`` on its stack (or a pointer to
+    one) for the whole migration, and while it copies, often asleep on a
+    DMA fence, none of the kernel's migration functions is on the stack.
+    Its ``src`` array names the folios it holds locked under migration
+    entries. Every task's frames are searched for such a variable.
+    """
+    from drgn.helpers.linux.mm import compound_head, pfn_to_page
+    from drgn.helpers.linux.pid import for_each_task
+
+    if not has_type(prog, "struct migrate_vma"):
+        return []
+    out = []
+    for task in for_each_task(prog):
+        frames = _stack_functions(prog, task)
+        folios: Dict[int, str] = {}
+        for name, frame in frames or ():
+            for var in _frame_locals(frame):
+                try:
+                    v = frame[var]  # type: ignore[index]
+                    type_ = v.type_.unqualified()
+                    if type_.kind.name == "POINTER":
+                        if type_.type.unqualified().tag != "migrate_vma" or not v.value_():
+                            continue
+                        args = v[0]
+                    elif getattr(type_, "tag", None) == "migrate_vma":
+                        args = v
+                    else:
+                        continue
+                    src = args.src
+                    for i in range(min(args.npages.value_(), 1 << 16)):
+                        entry = src[i].value_()
+                        if entry & MIGRATE_PFN_MIGRATE and entry & MIGRATE_PFN_VALID:
+                            head = compound_head(pfn_to_page(prog, entry >> MIGRATE_PFN_SHIFT))
+                            folios.setdefault(head.value_(),
+                                              f"{name}(): {var}.src[{i}] (struct migrate_vma)")
+                except (KeyError, LookupError, FaultError, AttributeError, ValueError,
+                        ObjectAbsentError):
+                    continue
+        if folios:
+            out.append(Migrator(_task(task), folios, True))
+    return out
 
 
 def _judge_folios(prog: Program, collector: _Collector,
-                  migrators: Sequence[Tuple[Task, Set[int]]]) -> None:
-    """A verdict for each folio under migration entries."""
+                  migrators: Sequence[Migrator]) -> None:
+    """A verdict for each folio under migration entries, with its evidence."""
     report = collector.report
+    infos = {head: collector.enricher.folio(holders[0].pfn)
+             for head, holders in collector.holders.items()}
+    # Device migrations are searched for only when a locked folio has no
+    # migrator otherwise (it means reading every task's frames).
+    if any(info.locked and not any(head in m.folios for m in migrators)
+           for head, info in infos.items()):
+        with _quiet_dwarf():
+            migrators = list(migrators) + _device_migrators(prog)
     for head, holders in collector.holders.items():
-        info = collector.enricher.folio(holders[0].pfn)
+        info = infos[head]
         problems: List[str] = []
         head_obj = Object(prog, "struct page *", head)
         if info.refcount <= 0:
@@ -724,12 +888,10 @@ def _judge_folios(prog: Program, collector: _Collector,
             problem = _identity(prog, head_obj, anon, mapping, index, holder, vma)
             if problem:
                 problems.append(problem)
-        # A migrating task's frames name the folio it is working on (src,
-        # folio); the other folios of its batch are not on its stack. So a
-        # folio is linked to the migrators that name it, else to every
-        # migrating task.
-        linked = tuple(t for t, folios in migrators if head in folios)
-        folio_migrators = linked or tuple(t for t, _ in migrators)
+        linked = [(m, m.folios[head]) for m in migrators if head in m.folios]
+        # A migrator whose batch lists could not be read may hold folios it
+        # does not name: it cannot be ruled out (not linked, not excluded).
+        unsure = [m for m in migrators if head not in m.folios and not m.complete]
         if mapping == 0 and linked:
             # The folio being finished: move_to_new_folio() has already
             # cleared its mapping.
@@ -740,21 +902,34 @@ def _judge_folios(prog: Program, collector: _Collector,
             # and __folio_split() (mm/huge_memory.c) hold it at 0 while they
             # move the mapping over.
             problems = [p for p in problems if p != "refcount 0"]
+        evidence = [f"PG_locked {'set' if info.locked else 'clear'} "
+                    "(softleaf_migration_sync(): a migration entry needs its folio locked)"]
+        evidence += [f"held by {m.task.pid} ({m.task.comm}): {how}" for m, how in linked]
+        evidence += [f"maybe held by {m.task.pid} ({m.task.comm}): migrating, its batch "
+                     "lists unreadable" for m in unsure]
+        evidence += [f"identity: {p}" for p in problems]
         if not info.locked:
             verdict = "leaked"
         elif problems:
             verdict = "stuck"
-        elif folio_migrators:
+        elif linked or unsure:
             verdict = "in-flight"
         elif report.unwind_failed:
             # A task whose stack cannot be unwound may be the migrator.
             verdict = "unknown"
+            evidence.append(f"no migrator found; {len(report.unwind_failed)} task stacks "
+                            "could not be unwound")
         else:
             verdict = "stuck"
+            evidence.append("no task holds it: no migration frame names it or has it on "
+                            "a batch list, no device migration's src array has it")
         report.folios.append(MigrationFolio(
             folio=info, anon=anon, mapping=mapping, index=index, holders=tuple(holders),
-            identity_problems=tuple(dict.fromkeys(problems)), migrators=folio_migrators,
+            identity_problems=tuple(dict.fromkeys(problems)),
+            migrators=tuple(dict.fromkeys([m.task for m, _ in linked] +
+                                          [m.task for m in unsure])),
             waiters=tuple(w for w in report.waiters if w.folio == head), verdict=verdict,
+            evidence=tuple(evidence),
         ))
     report.folios.sort(key=lambda f: (_VERDICT_ORDER[f.verdict], f.folio.folio))
 
@@ -971,7 +1146,7 @@ def _folio_mapping(head: Object) -> Tuple[Optional[bool], int, Optional[int]]:
     except (FaultError, LookupError, AttributeError):
         return None, 0, None
     # FOLIO_MAPPING_ANON (PAGE_MAPPING_ANON before 6.16) is bit 0.
-    return bool(mapping & 1), mapping, index
+    return bool(mapping & _FOLIO_MAPPING_ANON), mapping, index
 
 
 def _identity(prog: Program, head: Object, anon: Optional[bool], mapping: int,
@@ -991,11 +1166,19 @@ def _identity(prog: Program, head: Object, anon: Optional[bool], mapping: int,
         linear = _linear_index(v, holder.addr, bool(anon),
                                get_target(prog).layout.page_shift)
         if anon:
-            anon_vma = v.anon_vma.value_()
-            if not anon_vma:
+            if mapping & _FOLIO_MAPPING_FLAGS == _FOLIO_MAPPING_KSM:
+                # A KSM folio: mapping is its stable node, and the rmap walk
+                # (rmap_walk_ksm() in mm/ksm.c) finds its VMAs through the
+                # stable node's rmap items, not an anon_vma; its index is
+                # not the address's. Nothing here to compare.
+                return None
+            if not v.anon_vma.value_():
                 return f"anon folio mapped at {holder.addr:#x} whose VMA has no anon_vma"
-            if (mapping & ~3) not in (anon_vma, _anon_root(prog, anon_vma)):
-                return f"anon folio's anon_vma {mapping & ~3:#x} is not its VMA's"
+            anon_vma = mapping & ~_FOLIO_MAPPING_FLAGS
+            chain = _anon_vma_chain(v)
+            if chain is not None and anon_vma not in chain:
+                return (f"anon folio's anon_vma {anon_vma:#x} is not on its VMA's anon_vma "
+                        "chain (rmap_walk_anon() would not find this mapping)")
         else:
             file = v.vm_file.read_()
             if not file:
@@ -1032,11 +1215,37 @@ def _linear_index(vma: Object, addr: int, anon: bool, page_shift: int) -> int:
     return delta + vma.vm_pgoff.value_()
 
 
-def _anon_root(prog: Program, anon_vma: int) -> int:
+# include/linux/page-flags.h: the low bits of folio->mapping.
+_FOLIO_MAPPING_ANON = 0x1
+_FOLIO_MAPPING_KSM = 0x3
+_FOLIO_MAPPING_FLAGS = 0x3
+# An anon_vma chain longer than this is taken as unreadable.
+_CHAIN_LIMIT = 1 << 16
+
+
+def _anon_vma_chain(vma: Object) -> Optional[Set[int]]:
+    """
+    The anon_vmas a VMA is linked to (``vma->anon_vma_chain``: its own, and
+    one per ancestor whose pages it may map after fork(), mm/rmap.c
+    anon_vma_fork()). An anonymous folio is mapped in a VMA only if its
+    anon_vma is one of them: ``rmap_walk_anon()`` finds VMAs through the
+    folio's anon_vma's interval tree of those chain links. ``None`` if the
+    chain cannot be read.
+
+    :param vma: ``struct vm_area_struct *``
+    """
+    from drgn.helpers.linux.list import list_for_each_entry
+
+    out = set()
     try:
-        return Object(prog, "struct anon_vma *", anon_vma).root.value_()
+        for avc in list_for_each_entry("struct anon_vma_chain",
+                                       vma.anon_vma_chain.address_of_(), "same_vma"):
+            out.add(avc.anon_vma.value_())
+            if len(out) > _CHAIN_LIMIT:
+                return None
     except (FaultError, LookupError):
-        return 0
+        return None
+    return out
 
 
 def _folio_sleepers(prog: Program) -> Dict[int, int]:

@@ -25,6 +25,9 @@ EXPECTED_FIXTURES = (
     "linux-7.3-l5-numa",
     "linux-7.3-l5-perf",
     "linux-6.12-l5-quiescent",
+    "linux-7.3-l5-paths",
+    "linux-7.3-l5-device",
+    "linux-7.3-l5-split",
 )
 
 

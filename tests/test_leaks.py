@@ -63,6 +63,10 @@ def test_frozen_migration_is_in_flight(name, capsys):
     for f in doc["folios"]:
         assert f["locked"] is True
         assert (manifest["pid"], "scenario") in {(m["pid"], m["comm"]) for m in f["migrators"]}
+        # Linked by the migrator's own frames or batch lists, not by "some
+        # task is migrating".
+        assert any(e.startswith(f"held by {manifest['pid']} (scenario): ")
+                   for e in f["evidence"]), f["evidence"]
     # Tail-page entries resolve to their folio: each large folio is one
     # report entry holding every entry that points into it.
     migrating = [p for p in manifest["pages"] if (p.get("expect") or {}).get("migrating")]
@@ -101,7 +105,8 @@ def test_api_report_matches(capsys):
     assert report.findings == 1
 
 
-@pytest.mark.parametrize("name", ["linux-7.3-l5-quiescent", "linux-6.12-l5-quiescent"])
+@pytest.mark.parametrize("name", ["linux-7.3-l5-quiescent", "linux-6.12-l5-quiescent",
+                                  "linux-7.3-l5-paths"])
 def test_identity_holds_for_every_present_folio(name):
     """The identity rule that calls a migration folio `stuck` when it is not
     what its entry says (mapping and index against the VMA and address)
