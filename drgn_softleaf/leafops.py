@@ -215,10 +215,13 @@ class Leafops:
     :param migration_ad: ``migration_entry_supports_ad()``: whether the
         kernel stores A/D bits in migration entries (the
         ``swap_migration_ad_supported`` variable).
+    :param device_private_pmd: Whether device-private entries exist at PMD
+        level (device-private THP); before, only migration entries did.
     """
 
     def __init__(
-        self, layout: Any, table: SwapTypeTable, swp_pfn_bits: int, migration_ad: bool
+        self, layout: Any, table: SwapTypeTable, swp_pfn_bits: int, migration_ad: bool,
+        device_private_pmd: bool = True,
     ) -> None:
         self.layout = layout
         self.table = table
@@ -229,6 +232,7 @@ class Leafops:
         self.swp_mig_young = 1 << swp_pfn_bits
         self.swp_mig_dirty = 1 << (swp_pfn_bits + 1)
         self.migration_ad = migration_ad
+        self.device_private_pmd = device_private_pmd
         self.types = table.types()
 
     # -- swp_entry_t (include/linux/swapops.h) --------------------------------
@@ -391,9 +395,13 @@ class Leafops:
 
     def softleaf_is_valid_pmd_entry(self, entry: int) -> bool:
         """``softleaf_is_valid_pmd_entry()``: only device-private and
-        migration entries exist at PMD level (for THP)."""
+        migration entries exist at PMD level (for THP); before device-private
+        THP, only migration entries (``is_pmd_migration_entry()`` in
+        include/linux/swapops.h)."""
         t = self.softleaf_type(entry)
-        return t in _DEVICE_PRIVATE_TYPES or t in _MIGRATION_TYPES
+        if t in _DEVICE_PRIVATE_TYPES:
+            return self.device_private_pmd
+        return t in _MIGRATION_TYPES
 
     # -- encoders (include/linux/swapops.h) -----------------------------------
 

@@ -235,7 +235,9 @@ def get_target(prog: Program) -> Target:
         migration_ad = bool(prog["swap_migration_ad_supported"].value_())
     except KeyError:
         migration_ad = False
-    notes += (f"MAX_PHYSMEM_BITS={max_physmem_bits} migration A/D={migration_ad}",)
+    device_private_pmd = _device_private_pmd(prog)
+    notes += (f"MAX_PHYSMEM_BITS={max_physmem_bits} migration A/D={migration_ad} "
+              f"device-private PMD={device_private_pmd}",)
     page_shift = layout.page_shift
     target = Target(
         layout=layout,
@@ -245,12 +247,29 @@ def get_target(prog: Program) -> Target:
         sme_mask=sme_mask,
         physical_mask=_physical_mask(prog, layout, sme_mask),
         table=table,
-        leafops=Leafops(layout, table, max_physmem_bits - page_shift, migration_ad),
+        leafops=Leafops(layout, table, max_physmem_bits - page_shift, migration_ad,
+                        device_private_pmd),
         release=_release(prog),
         probe_notes=tuple(notes),
     )
     prog.cache[_CACHE_KEY] = target
     return target
+
+
+def _device_private_pmd(prog: Program) -> bool:
+    """
+    Whether device-private entries can exist at PMD level: device-private
+    THP came with ``MIGRATE_VMA_SELECT_COMPOUND`` (include/linux/migrate.h,
+    ``enum migrate_vma_direction``); before, only migration entries were
+    valid there. Only a kernel whose enum is known to lack it is taken as
+    the older kind: if the enum is not in the debug info, a device-private
+    PMD entry is accepted (a missed anomaly rather than a false one).
+    """
+    try:
+        enum = prog.type("enum migrate_vma_direction")
+    except LookupError:
+        return True
+    return any(name == "MIGRATE_VMA_SELECT_COMPOUND" for name, _ in enum.enumerators or ())
 
 
 def _physical_mask(prog: Program, layout: Any, sme_mask: int) -> int:

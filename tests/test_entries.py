@@ -133,3 +133,30 @@ def test_select_pte_group_equals_batch_classification(name):
         assert quiet + len(got) == len(batch.raws)
         picked += len(got)
     assert picked > 10
+
+
+@pytest.mark.parametrize("name,valid", [("linux-7.3-l5-quiescent", True),
+                                        ("linux-6.12-l5-quiescent", False)])
+def test_device_private_pmd_exists_only_with_device_private_thp(name, valid):
+    """A device-private entry at PMD level is what 7.3 makes for a
+    device-private THP (the quiescent guest made some: found at PMD level
+    here), and invalid on 6.12, which has only PMD migration entries
+    (probed: enum migrate_vma_direction without MIGRATE_VMA_SELECT_COMPOUND)."""
+    from drgn_softleaf import classify_raw
+
+    prog, manifest = load(name)
+    ops = get_target(prog).leafops
+    assert ops.device_private_pmd is valid
+    raw = ops.softleaf_to_pte(ops.make_writable_device_private_entry(0x12345))
+    entry = classify_raw(prog, raw, "pmd")
+    if valid:
+        assert entry.kind == Kind.DEVICE_PRIVATE_WRITE
+        found = [e for e in for_each_leaf_entry(prog, pid=manifest["pid"])
+                 if e.level == "pmd" and e.kind in (Kind.DEVICE_PRIVATE_READ,
+                                                    Kind.DEVICE_PRIVATE_WRITE)]
+        assert found
+    else:
+        assert entry.kind == Kind.INVALID and "not valid at PMD level" in entry.note
+    # Migration entries are valid at PMD level on both.
+    mig = ops.softleaf_to_pte(ops.make_writable_migration_entry(0x12345))
+    assert classify_raw(prog, mig, "pmd").kind == Kind.MIGRATION_WRITE
