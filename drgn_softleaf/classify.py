@@ -28,6 +28,7 @@ __all__ = (
     "classify_value",
     "count_item",
     "protnone_reason",
+    "swp_flag_bits",
 )
 
 
@@ -91,11 +92,12 @@ class LeafEntry:
     :ivar pfn: First pfn mapped (present) or pfn carried (migration,
         device, hwpoison).
     :ivar protnone: Present but PROT_NONE; :attr:`protnone_reason` says why
-        (``prot_none``: the VMA has no access; ``uffd_rwp``: userfaultfd
-        read-write protection; ``numa_hint``: NUMA balancing).
+        (``prot_none``: the VMA has no access; ``uffd_rwp``: armed by
+        userfaultfd read-write protection; ``numa_hint``: NUMA balancing).
     :ivar flags: Software bits set: of a present entry (``soft_dirty``,
         ``uffd_wp``), or the swap-PTE flag bits of a non-present one
-        (``soft_dirty``, ``uffd_wp``, ``exclusive``).
+        (``soft_dirty``, ``uffd_wp``, ``exclusive``); in a userfaultfd
+        read-write-protect VMA the uffd bit is ``uffd_rwp``.
     :ivar marker: Marker bits (``uffd_wp``, ``poison``, ``guard``).
     :ivar writable: For kinds the kernel splits by access (device-exclusive
         before 6.15).
@@ -121,15 +123,34 @@ class LeafEntry:
     note: Optional[str] = None
 
 
-def protnone_reason(vma: Optional[Vma]) -> Optional[str]:
-    """Why a PROT_NONE entry of *vma* is PROT_NONE (see :class:`LeafEntry`)."""
+def protnone_reason(vma: Optional[Vma], flags: Tuple[str, ...] = ()) -> Optional[str]:
+    """
+    Why a PROT_NONE entry of *vma* with the software *flags* (as
+    :func:`present_flag_bits` names them) is PROT_NONE (see
+    :class:`LeafEntry`): the VMA has no access; or, in a userfaultfd
+    read-write-protect VMA, the entry carries the uffd bit
+    (``userfaultfd_pte_rwp()`` in include/linux/userfaultfd_k.h); or else a
+    NUMA-balancing hint, which RWP VMAs get too (change_pte_range() in
+    mm/mprotect.c).
+    """
     if vma is None:
         return None
     if not vma.accessible:
         return "prot_none"
-    if vma.uffd_rwp:
+    if vma.uffd_rwp and "uffd_rwp" in flags:
         return "uffd_rwp"
     return "numa_hint"
+
+
+def _uffd_named(vma: Optional[Vma], bits: Tuple[Tuple[str, int], ...]
+                ) -> Tuple[Tuple[str, int], ...]:
+    """*bits* with the userfaultfd bit named for *vma*: since VM_UFFD_RWP,
+    the one bit (``_PAGE_UFFD``, ``pte_swp_uffd()``) means uffd-wp in a
+    write-protect VMA and read-write protection armed in an RWP VMA
+    (``userfaultfd_pte_rwp()``; pagemap reports either as PM_UFFD_WP)."""
+    if vma is None or not vma.uffd_rwp:
+        return bits
+    return tuple(("uffd_rwp" if name == "uffd_wp" else name, mask) for name, mask in bits)
 
 
 def present_flag_bits(target: Target, vma: Optional[Vma]) -> Tuple[Tuple[str, int], ...]:
@@ -140,7 +161,7 @@ def present_flag_bits(target: Target, vma: Optional[Vma]) -> Tuple[Tuple[str, in
     fs/proc/task_mmu.c looks only at VM_SOFTDIRTY and huge_pte_uffd()), and
     none in the kernel's own page tables.
     """
-    bits = target.layout.present_flag_bits
+    bits = _uffd_named(vma, target.layout.present_flag_bits)
     if vma is not None and vma.kernel:
         # The kernel's own entries use these bits for other ends
         # (_PAGE_KERNEL_4K, _PAGE_CPA_TEST...).
@@ -148,6 +169,15 @@ def present_flag_bits(target: Target, vma: Optional[Vma]) -> Tuple[Tuple[str, in
     if vma is not None and vma.hugetlb:
         return tuple(b for b in bits if b[0] != "soft_dirty")
     return bits
+
+
+def swp_flag_bits(target: Target, vma: Optional[Vma], level: str = "pte"
+                  ) -> Tuple[Tuple[str, int], ...]:
+    """The swap-PTE (or PMD) flag bits of a non-present entry of *vma*
+    (name, mask), the userfaultfd bit named for the VMA."""
+    layout = target.layout
+    return _uffd_named(vma, layout.pmd_swp_flag_bits if level == "pmd"
+                       else layout.swp_flag_bits)
 
 
 def _flag_names(value: int, bits: Tuple[Tuple[str, int], ...]) -> Tuple[str, ...]:
@@ -206,12 +236,13 @@ def _present(target: Target, vma: Optional[Vma], addr: int, size: int, level: st
              raw: int) -> LeafEntry:
     layout = target.layout
     protnone = layout.pte_protnone(raw)
+    flags = _flag_names(raw, present_flag_bits(target, vma))
     return LeafEntry(
         vma, addr, size, level, raw, Kind.PRESENT,
         pfn=layout.leaf_pfn(raw, _LEVEL_SHIFT[level], target.physical_mask),
         protnone=protnone,
-        protnone_reason=protnone_reason(vma) if protnone else None,
-        flags=_flag_names(raw, present_flag_bits(target, vma)),
+        protnone_reason=protnone_reason(vma, flags) if protnone else None,
+        flags=flags,
     )
 
 
@@ -251,7 +282,7 @@ def classify_value(
             return _present(target, vma, addr, size, level, raw)
         return _softleaf_entry(
             target, vma, addr, size, level, raw,
-            target.leafops.softleaf_from_pte(raw), layout.swp_flag_bits,
+            target.leafops.softleaf_from_pte(raw), swp_flag_bits(target, vma),
         )
     if level == "pmd":
         if layout.pmd_present(raw):
@@ -262,12 +293,12 @@ def classify_value(
         entry = target.leafops.softleaf_from_pmd(raw)
         if not target.leafops.softleaf_is_valid_pmd_entry(entry):
             leaf = _softleaf_entry(target, vma, addr, size, level, raw, entry,
-                                   layout.pmd_swp_flag_bits)
+                                   swp_flag_bits(target, vma, "pmd"))
             return LeafEntry(vma, addr, size, level, raw, Kind.INVALID,
                              flags=leaf.flags,
                              note=f"{leaf.kind.value} entry is not valid at PMD level")
         return _softleaf_entry(target, vma, addr, size, level, raw, entry,
-                               layout.pmd_swp_flag_bits)
+                               swp_flag_bits(target, vma, "pmd"))
     if level == "pud":
         if layout.pud_present(raw):
             if not layout.pud_leaf(raw):
@@ -510,15 +541,15 @@ def batch_entries(target: Target, batch: PteBatch) -> Iterator[LeafEntry]:
     present = batch.codes == _PRESENT_CODE
     pfns = vec.pte_pfn(batch.raws, target.physical_mask).tolist()
     protnone = vec.pte_protnone(batch.raws).tolist()
-    reason = protnone_reason(vma)
     bits = present_flag_bits(target, vma)
     size = 1 << target.layout.page_shift
     for addr, raw, is_present, pfn, pn in zip(batch.addrs.tolist(), batch.raws.tolist(),
                                               present.tolist(), pfns, protnone):
         if is_present:
+            flags = tuple(name for name, mask in bits if raw & mask)
             yield LeafEntry(vma, addr, size, "pte", raw, Kind.PRESENT, pfn=pfn, protnone=pn,
-                            protnone_reason=reason if pn else None,
-                            flags=tuple(name for name, mask in bits if raw & mask))
+                            protnone_reason=protnone_reason(vma, flags) if pn else None,
+                            flags=flags)
         else:
             yield classify_value(target, raw, "pte", vma=vma, addr=addr)
 

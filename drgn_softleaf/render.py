@@ -862,11 +862,11 @@ def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: I
         parts = [head + b',"addr":', b',"addr_hex":"0x',
                  b'","size":%d,"level":"pte","raw":' % (1 << layout.page_shift),
                  b',"raw_hex":"0x', b'","kind":"present",' + tail + b',"pfn":']
-        reason = json.dumps(protnone_reason(vma) or "").encode()
         ends = []
         for w in range(bulk_ways):
-            flags = json.dumps([name for k, (name, _) in enumerate(flag_bits)
-                                if (w >> 1) >> k & 1], separators=(",", ":")).encode()
+            names = tuple(name for k, (name, _) in enumerate(flag_bits) if (w >> 1) >> k & 1)
+            flags = json.dumps(list(names), separators=(",", ":")).encode()
+            reason = json.dumps(protnone_reason(vma, names) or "").encode()
             ends.append((b',"protnone":true,"protnone_reason":' + reason if w & 1
                          else b',"protnone":false') + b',"flags":' + flags
                         + b',"anomalies":[]}\n')

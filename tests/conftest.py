@@ -28,6 +28,7 @@ EXPECTED_FIXTURES = (
     "linux-7.3-l5-paths",
     "linux-7.3-l5-device",
     "linux-7.3-l5-split",
+    "linux-7.3-l5-rwp",
 )
 
 
