@@ -195,9 +195,7 @@ class Enricher:
         except AttributeError:
             swap_map = None
         if swap_map is not None:
-            # Before the swap table: one byte per slot; SWAP_HAS_CACHE (0x40)
-            # and COUNT_CONTINUED (0x80) are not part of the count.
-            return swap_map[offset].value_() & 0x3F
+            return _swap_map_count(si, offset)
         # Since Linux 7.0 or so, counts live in per-cluster swap tables
         # (mm/swap_table.h): the top SWP_TB_COUNT_BITS of the entry.
         # SWAPFILE_CLUSTER: struct swap_table holds one entry per slot.
@@ -218,7 +216,65 @@ class Enricher:
         countable = (tb & 1) or (tb & 3) == 2
         if not countable:
             return None
-        return tb >> (64 - count_bits)
+        count = tb >> (64 - count_bits)
+        if count == (1 << count_bits) - 1 and has_member(ci, "extend_table"):
+            # SWP_TB_COUNT_MAX means overflow: the count is in the cluster's
+            # extend table (swap_put_entry_locked() in mm/swapfile.c:
+            # "Overflow starts with SWP_TB_COUNT_MAX").
+            extend = ci.extend_table.read_()
+            if extend:
+                return extend[offset % cluster_pages].value_()
+        return count
+
+
+# include/linux/swap.h, before the swap table: one byte per slot in
+# si->swap_map.
+SWAP_HAS_CACHE = 0x40
+COUNT_CONTINUED = 0x80
+SWAP_MAP_MAX = 0x3E
+SWAP_CONT_MAX = 0x7F
+SWAP_MAP_SHMEM = 0xBF
+# Continuation pages a count may span (each adds 7 bits).
+_CONTINUATION_LIMIT = 16
+
+
+def _swap_map_count(si: Object, offset: int) -> Optional[int]:
+    """
+    A slot's swap count from ``si->swap_map``, as ``swp_swapcount()``
+    (mm/swapfile.c) reads it: the byte less SWAP_HAS_CACHE; past
+    SWAP_MAP_MAX the byte has COUNT_CONTINUED and the count goes on in
+    continuation pages (linked by ``lru`` to the swap_map page holding the
+    slot, at the same offset in each), each digit worth (SWAP_CONT_MAX + 1)
+    times the one before. ``None`` for a shmem slot (SWAP_MAP_SHMEM: not a
+    count) or a chain that cannot be read.
+
+    :param si: ``struct swap_info_struct *``
+    """
+    from drgn.helpers.linux.list import list_next_entry
+    from drgn.helpers.linux.mm import page_to_virt, vmalloc_to_page
+
+    prog = si.prog_
+    count = si.swap_map[offset].value_() & ~SWAP_HAS_CACHE
+    if count == SWAP_MAP_SHMEM:
+        return None
+    if not count & COUNT_CONTINUED:
+        return count
+    count &= ~COUNT_CONTINUED
+    page_size = prog["PAGE_SIZE"].value_() if "PAGE_SIZE" in prog else 4096
+    try:
+        head = vmalloc_to_page(prog, si.swap_map.value_() + offset)
+        page = list_next_entry(head, "lru")
+        n = SWAP_MAP_MAX + 1
+        for _ in range(_CONTINUATION_LIMIT):
+            digit = prog.read_u8(page_to_virt(page).value_() + offset % page_size)
+            count += (digit & ~COUNT_CONTINUED) * n
+            if not digit & COUNT_CONTINUED:
+                return count
+            n *= SWAP_CONT_MAX + 1
+            page = list_next_entry(page, "lru")
+    except (FaultError, LookupError, ValueError):
+        return None
+    return None
 
 
 def _folio_mapcount(head: Object, order: int) -> int:

@@ -29,6 +29,7 @@ EXPECTED_FIXTURES = (
     "linux-7.3-l5-device",
     "linux-7.3-l5-split",
     "linux-7.3-l5-rwp",
+    "linux-7.3-l5-swapcount",
 )
 
 
