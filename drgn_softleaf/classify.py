@@ -46,6 +46,7 @@ class Kind(enum.Enum):
     DEVICE_EXCLUSIVE = "device_exclusive"
     HWPOISON = "hwpoison"
     MARKER = "marker"
+    SWAPIN_ERROR = "swapin_error"
     INVALID = "invalid"
     # A non-present entry of the kernel's own page tables (set_memory_np()
     # and friends leave an inverted pfn): shown raw, never decoded.
@@ -72,6 +73,7 @@ _PFN_KINDS = _MIGRATION_KINDS | {
     Kind.DEVICE_PRIVATE_WRITE,
     Kind.DEVICE_EXCLUSIVE,
     Kind.HWPOISON,
+    Kind.SWAPIN_ERROR,
 }
 KIND_ORDER: Tuple[Kind, ...] = tuple(Kind)
 

@@ -47,11 +47,6 @@ PTE_MARKER_POISONED = 1 << 1
 # Since Linux 6.13 (MADV_GUARD_INSTALL).
 PTE_MARKER_GUARD = 1 << 2
 
-MARKER_NAMES: Tuple[Tuple[int, str], ...] = (
-    (PTE_MARKER_UFFD_WP, "uffd_wp"),
-    (PTE_MARKER_POISONED, "poison"),
-    (PTE_MARKER_GUARD, "guard"),
-)
 
 
 class SoftleafType(enum.Enum):
@@ -71,6 +66,9 @@ class SoftleafType(enum.Enum):
     DEVICE_EXCLUSIVE = "device_exclusive"
     HWPOISON = "hwpoison"
     MARKER = "marker"
+    # v5.19 to v6.1: SWP_SWAPIN_ERROR, a swap type of its own (a PTE marker
+    # bit since v6.2).
+    SWAPIN_ERROR = "swapin_error"
     INVALID = "invalid"
 
 
@@ -87,6 +85,8 @@ _DEVICE_PRIVATE_TYPES = frozenset(
 _PFN_TYPES = _MIGRATION_TYPES | _DEVICE_PRIVATE_TYPES | {
     SoftleafType.DEVICE_EXCLUSIVE,
     SoftleafType.HWPOISON,
+    # make_swapin_error_entry(): the pfn of the page whose read failed.
+    SoftleafType.SWAPIN_ERROR,
 }
 
 
@@ -109,7 +109,12 @@ class SwapTypeTable:
         v6.14, 2 before; else 0.
     :param marker_num: ``SWP_PTE_MARKER_NUM``: 1 where PTE markers exist.
     :param marker_mask: ``PTE_MARKER_MASK``: 7 with guard markers (v6.13+),
-        3 before.
+        3 before, 1 (uffd-wp only) from v5.19 to v6.1.
+    :param swapin_error_num: ``SWP_SWAPIN_ERROR_NUM``: 1 from v5.19 to
+        v6.1, where a swap-in error has a type of its own, after the marker.
+    :param swapin_error_marker: Whether marker bit 1 is
+        ``PTE_MARKER_SWAPIN_ERROR`` (v6.2 to v6.5), not
+        ``PTE_MARKER_POISONED``.
     """
 
     hwpoison_num: int
@@ -117,6 +122,8 @@ class SwapTypeTable:
     device_num: int
     marker_num: int
     marker_mask: int
+    swapin_error_num: int = 0
+    swapin_error_marker: bool = False
 
     def __post_init__(self) -> None:
         if self.hwpoison_num not in (0, 1):
@@ -127,6 +134,8 @@ class SwapTypeTable:
             raise ValueError("device_num must be 0, 2, 3 or 4")
         if self.marker_num not in (0, 1):
             raise ValueError("marker_num must be 0 or 1")
+        if self.swapin_error_num not in (0, 1):
+            raise ValueError("swapin_error_num must be 0 or 1")
 
     @classmethod
     def linux_6_15(cls) -> "SwapTypeTable":
@@ -140,14 +149,28 @@ class SwapTypeTable:
 
     @classmethod
     def linux_6_12(cls) -> "SwapTypeTable":
-        """The table of v5.19 to v6.12 with every part configured."""
+        """The table of v6.6 to v6.12 with every part configured."""
         return cls(1, 3, 4, 1, 3)
+
+    @classmethod
+    def linux_6_1(cls) -> "SwapTypeTable":
+        """The table of v5.19 to v6.1 with every part configured
+        (CONFIG_PTE_MARKER included): SWP_SWAPIN_ERROR after the marker."""
+        return cls(1, 3, 4, 1, 1, swapin_error_num=1)
+
+    def marker_bits(self) -> Tuple[Tuple[int, str], ...]:
+        """The marker bits this kernel defines, with their names."""
+        names = {PTE_MARKER_UFFD_WP: "uffd_wp",
+                 PTE_MARKER_POISONED: "swapin_error" if self.swapin_error_marker else "poison",
+                 PTE_MARKER_GUARD: "guard"}
+        return tuple((bit, name) for bit, name in names.items() if self.marker_mask & bit)
 
     @property
     def max_swapfiles(self) -> int:
         """``MAX_SWAPFILES``."""
         return (1 << MAX_SWAPFILES_SHIFT) - (
             self.hwpoison_num + self.migration_num + self.device_num + self.marker_num
+            + self.swapin_error_num
         )
 
     def types(self) -> Tuple[Tuple[SoftleafType, Optional[bool]], ...]:
@@ -186,6 +209,8 @@ class SwapTypeTable:
             ]
         if self.marker_num:
             out.append((SoftleafType.MARKER, None))
+        if self.swapin_error_num:
+            out.append((SoftleafType.SWAPIN_ERROR, None))
         assert len(out) == 1 << MAX_SWAPFILES_SHIFT
         return tuple(out)
 
@@ -377,7 +402,12 @@ class Leafops:
     def marker_names(self, entry: int) -> Tuple[str, ...]:
         """The names of the marker bits *entry* carries (``uffd_wp``, ...)."""
         marker = self.softleaf_to_marker(entry)
-        return tuple(name for bit, name in MARKER_NAMES if marker & bit)
+        return tuple(name for bit, name in self.table.marker_bits() if marker & bit)
+
+    def softleaf_is_swapin_error(self, entry: int) -> bool:
+        """``is_swapin_error_entry()`` (include/linux/swapops.h, v5.19 to
+        v6.1)."""
+        return self.softleaf_type(entry) == SoftleafType.SWAPIN_ERROR
 
     # -- migration -----------------------------------------------------------
 
@@ -463,6 +493,10 @@ class Leafops:
     def make_pte_marker_entry(self, marker: int) -> int:
         """``make_pte_marker_entry()``."""
         return self._make(SoftleafType.MARKER, marker)
+
+    def make_swapin_error_entry(self, pfn: int) -> int:
+        """``make_swapin_error_entry()`` (v5.19 to v6.1)."""
+        return self._make(SoftleafType.SWAPIN_ERROR, pfn)
 
     def make_poisoned_swp_entry(self) -> int:
         """``make_poisoned_swp_entry()``."""

@@ -177,26 +177,70 @@ def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]
     has_guard = any(
         has_symbol(prog, s) for s in ("guard_install_pte_entry", "madvise_guard_install")
     )
+    swapin_error_type = _swapin_error_is_a_type(prog)
+    swapin_error_num = int(swapin_error_type)
     special = 32 - max_swapfiles
-    marker_num = special - hwpoison_num - migration_num - device_num
+    marker_num = special - hwpoison_num - migration_num - device_num - swapin_error_num
     if marker_num not in (0, 1):
         raise TargetError(
             f"swap type table does not add up: MAX_SWAPFILES={max_swapfiles}, "
             f"hwpoison={hwpoison_num}, migration={migration_num}, "
-            f"device={device_num} leave {marker_num} marker types"
+            f"device={device_num}, swapin_error={swapin_error_num} leave {marker_num} "
+            "marker types"
         )
+    if kconfig is not None and swapin_error_type and \
+            (kconfig.get("CONFIG_PTE_MARKER") == "y") != bool(marker_num):
+        raise TargetError(
+            f"swap type table does not add up: CONFIG_PTE_MARKER is "
+            f"{kconfig.get('CONFIG_PTE_MARKER', 'not set')}, but the type numbers leave "
+            f"{marker_num} marker types")
+    if swapin_error_type:
+        marker_mask = 1
+    elif has_guard:
+        marker_mask = 7
+    else:
+        marker_mask = 3
+    # Since Linux kernel commit 0a1ee16dd91c ("mm: userfaultfd: add new
+    # UFFDIO_POISON ioctl") (in v6.6), marker bit 1 is PTE_MARKER_POISONED
+    # (UFFDIO_POISON, MFILL_ATOMIC_POISON); in v6.2 to v6.5 it was
+    # PTE_MARKER_SWAPIN_ERROR.
+    swapin_error_marker = bool(marker_mask & 2) and not has_constant(prog, "MFILL_ATOMIC_POISON")
     notes.append(
         f"types: hwpoison={hwpoison_num} migration={migration_num} "
-        f"device={device_num} marker={marker_num} guard={has_guard}"
+        f"device={device_num} marker={marker_num} swapin_error={swapin_error_num} "
+        f"guard={has_guard}"
     )
     table = SwapTypeTable(
         hwpoison_num=hwpoison_num,
         migration_num=migration_num,
         device_num=device_num,
         marker_num=marker_num,
-        marker_mask=7 if has_guard else 3,
+        marker_mask=marker_mask,
+        swapin_error_num=swapin_error_num,
+        swapin_error_marker=swapin_error_marker,
     )
     return table, tuple(notes)
+
+
+def _swapin_error_is_a_type(prog: Program) -> bool:
+    """
+    Whether a swap-in error has a swap type of its own (``SWP_SWAPIN_ERROR``,
+    include/linux/swap.h): from Linux kernel commit 9f186f9e5fa9
+    ("mm/swapfile: unuse_pte can map random data if swap read fails") (in
+    v5.19) until commit 15520a3f0469 ("mm: use pte markers for swap
+    errors") (in v6.2) made it a marker bit. Both are macros, so the eras
+    are told apart by what came with them: PG_anon_exclusive (also v5.19)
+    and, in v6.2, ``mm->rss_stat`` becoming percpu counters (commit
+    f1a7941243c1 ("mm: convert mm's rss stats into percpu_counter")): a
+    ``struct mm_rss_stat`` is the earlier era.
+    """
+    if not has_constant(prog, "PG_anon_exclusive"):
+        return False
+    try:
+        rss_stat = prog.type("struct mm_struct").member("rss_stat").type
+    except LookupError:
+        return False
+    return rss_stat.unqualified().kind.name == "STRUCT"
 
 
 def get_target(prog: Program) -> Target:

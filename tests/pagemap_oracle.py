@@ -31,6 +31,10 @@ HEADER_TYPES = {
              26: "migration_write", 27: "device_private_write",
              28: "device_private_read", 29: "device_exclusive",
              30: "device_exclusive", 31: "marker"},
+    "6.1": {22: "hwpoison", 23: "migration_read", 24: "migration_read_exclusive",
+            25: "migration_write", 26: "device_private_write",
+            27: "device_private_read", 28: "device_exclusive",
+            29: "device_exclusive", 30: "marker", 31: "swapin_error"},
 }
 MARKER_BITS = {1: "uffd_wp", 2: "poison", 4: "guard"}
 

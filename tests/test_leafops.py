@@ -22,7 +22,9 @@ from drgn_softleaf.leafops import (
 T = SoftleafType
 
 # include/linux/swap.h with MEMORY_FAILURE, MIGRATION, DEVICE_PRIVATE (and
-# PTE markers): 7.3 (three device types) and 6.12 (four).
+# PTE markers): 7.3 (three device types), 6.12 (four), 6.1 (SWP_SWAPIN_ERROR
+# after the marker) and Debian 12's 6.1 (no DEVICE_PRIVATE: MAX_SWAPFILES
+# 26).
 KERNEL_TABLES = {
     "7.3": (
         SwapTypeTable.linux_6_15(),
@@ -51,6 +53,34 @@ KERNEL_TABLES = {
             29: (T.DEVICE_EXCLUSIVE, True),
             30: (T.DEVICE_EXCLUSIVE, False),
             31: (T.MARKER, None),
+        },
+    ),
+    "6.1": (
+        SwapTypeTable.linux_6_1(),
+        22,
+        {
+            22: (T.HWPOISON, None),
+            23: (T.MIGRATION_READ, None),
+            24: (T.MIGRATION_READ_EXCLUSIVE, None),
+            25: (T.MIGRATION_WRITE, None),
+            26: (T.DEVICE_PRIVATE_WRITE, None),
+            27: (T.DEVICE_PRIVATE_READ, None),
+            28: (T.DEVICE_EXCLUSIVE, True),
+            29: (T.DEVICE_EXCLUSIVE, False),
+            30: (T.MARKER, None),
+            31: (T.SWAPIN_ERROR, None),
+        },
+    ),
+    "6.1-debian": (
+        SwapTypeTable(1, 3, 0, 1, 1, swapin_error_num=1),
+        26,
+        {
+            26: (T.HWPOISON, None),
+            27: (T.MIGRATION_READ, None),
+            28: (T.MIGRATION_READ_EXCLUSIVE, None),
+            29: (T.MIGRATION_WRITE, None),
+            30: (T.MARKER, None),
+            31: (T.SWAPIN_ERROR, None),
         },
     ),
 }
@@ -134,15 +164,41 @@ def test_encoders(version):
     assert ops.softleaf_is_migration_young(young_dirty)
     assert ops.softleaf_is_migration_dirty(young_dirty)
     assert ops.softleaf_to_pfn(young_dirty) == pfn
-    assert ops.softleaf_is_device_private_write(ops.make_writable_device_private_entry(pfn))
-    assert ops.softleaf_is_device_private(ops.make_readable_device_private_entry(pfn))
+    if KERNEL_TABLES[version][0].device_num:
+        assert ops.softleaf_is_device_private_write(ops.make_writable_device_private_entry(pfn))
+        assert ops.softleaf_is_device_private(ops.make_readable_device_private_entry(pfn))
     assert ops.softleaf_is_hwpoison(ops.make_hwpoison_entry(pfn))
-    assert ops.softleaf_is_poison_marker(ops.make_poisoned_swp_entry())
     assert ops.softleaf_is_uffd_wp_marker(ops.make_pte_marker_entry(PTE_MARKER_UFFD_WP))
-    for e in (write, ops.make_readable_device_private_entry(pfn)):
+    table = KERNEL_TABLES[version][0]
+    # Before v6.2, the only marker bit is uffd-wp, and a swap-in error is a
+    # type of its own; since, it is a marker bit.
+    assert ops.softleaf_is_poison_marker(ops.make_poisoned_swp_entry()) == \
+        bool(table.marker_mask & PTE_MARKER_POISONED)
+    if table.swapin_error_num:
+        error = ops.make_swapin_error_entry(pfn)
+        assert ops.softleaf_is_swapin_error(error) and ops.softleaf_to_pfn(error) == pfn
+        assert ops.softleaf_has_pfn(error) and not ops.softleaf_is_marker(error)
+    else:
+        with pytest.raises(ValueError):
+            ops.make_swapin_error_entry(pfn)
+    valid = [write]
+    if table.device_num:
+        valid.append(ops.make_readable_device_private_entry(pfn))
+    for e in valid:
         assert ops.softleaf_is_valid_pmd_entry(e)
     assert not ops.softleaf_is_valid_pmd_entry(ops.make_hwpoison_entry(pfn))
-    assert not ops.softleaf_is_valid_pmd_entry(ops.make_poisoned_swp_entry())
+    assert not ops.softleaf_is_valid_pmd_entry(ops.make_pte_marker_entry(PTE_MARKER_UFFD_WP))
+
+
+def test_marker_bit_names_of_each_era():
+    """Bit 1 is PTE_MARKER_SWAPIN_ERROR from v6.2 to v6.5, then
+    PTE_MARKER_POISONED; guard (bit 2) since v6.13; only uffd-wp before v6.2."""
+    six_two = Leafops(X86, SwapTypeTable(1, 3, 4, 1, 3, swapin_error_marker=True), 40, True)
+    assert six_two.marker_names(six_two.make_pte_marker_entry(3)) == ("uffd_wp", "swapin_error")
+    six_one = ops_for("6.1")
+    assert six_one.marker_names(six_one.make_pte_marker_entry(7)) == ("uffd_wp",)
+    assert ops_for("6.12").marker_names(ops_for("6.12").make_pte_marker_entry(7)) == \
+        ("uffd_wp", "poison")
 
 
 def test_device_exclusive_encoders():
