@@ -122,11 +122,14 @@ class _Once(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-KINDS = (
-    "present swap migration_read migration_read_exclusive migration_write "
-    "device_private_read device_private_write device_exclusive hwpoison marker "
-    "invalid kernel_not_present none unreadable"
-).split()
+def _kind_names() -> List[str]:
+    """The names ``--kind`` takes: :class:`~drgn_softleaf.classify.Kind`'s,
+    none and unreadable last (imported when a parser is built, not when the
+    plugin is)."""
+    from drgn_softleaf.classify import Kind
+
+    names = [k.value for k in Kind if k not in (Kind.NONE, Kind.UNREADABLE)]
+    return names + [Kind.NONE.value, Kind.UNREADABLE.value]
 
 _EXIT_STATUS = (
     "exit status: 0 nothing impossible found; 1 findings (impossible entries; for "
@@ -216,8 +219,9 @@ def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.Argumen
                    help="only entries in [START, END) (64-bit addresses)")
     p.add_argument("--vma", type=_u64, metavar="ADDR", action=_Once,
                    help="only entries of the VMA containing ADDR")
-    p.add_argument("--kind", action="append", choices=KINDS, metavar="KIND",
-                   help="only entries of this kind (repeatable): " + ", ".join(KINDS)
+    kinds = _kind_names()
+    p.add_argument("--kind", action="append", choices=kinds, metavar="KIND",
+                   help="only entries of this kind (repeatable): " + ", ".join(kinds)
                    + " (none and unreadable imply --all)")
     p.add_argument("--all", action="store_true",
                    help="also list none entries and ranges, and unreadable ranges")
