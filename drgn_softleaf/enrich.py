@@ -278,10 +278,34 @@ def _swap_map_count(si: Object, offset: int) -> Optional[int]:
 
 
 def _folio_mapcount(head: Object, order: int) -> int:
+    """``folio_mapcount()``: the folio's page-table mappings."""
     try:
-        if order:
-            return head[1]._large_mapcount.counter.value_() + 1 if has_member(head[1], "_large_mapcount") else 0
-        return head._mapcount.counter.value_() + 1
-    except (AttributeError, FaultError):
+        if not order:
+            return head._mapcount.counter.value_() + 1
+        if has_member(head[1], "_large_mapcount"):
+            # Since Linux 6.x, large folios count every mapping there.
+            return head[1]._large_mapcount.counter.value_() + 1
+        if has_member(head[1], "compound_mapcount"):
+            # Before, total_compound_mapcount() (mm/util.c, v6.1): the
+            # whole-folio mappings plus each page's own (hugetlb: whole
+            # only).
+            total = head[1].compound_mapcount.counter.value_() + 1
+            if not _is_hugetlb(head):
+                nr = 1 << order
+                total += sum(head[i]._mapcount.counter.value_() for i in range(nr)) + nr
+            return total
         return 0
+    except (AttributeError, FaultError, LookupError):
+        return 0
+
+
+def _is_hugetlb(head: Object) -> bool:
+    """``PageHuge()`` of the compound_dtor era (the era of
+    ``compound_mapcount``): the second page's destructor is
+    HUGETLB_PAGE_DTOR."""
+    try:
+        return head[1].compound_dtor.value_() == \
+            head.prog_.constant("HUGETLB_PAGE_DTOR").value_()
+    except (LookupError, FaultError, AttributeError):
+        return False
 

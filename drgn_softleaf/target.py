@@ -159,41 +159,58 @@ def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]
         # mapped anonymous pages with PG_anon_exclusive") (in v5.19),
         # there is SWP_MIGRATION_READ_EXCLUSIVE.
         migration_num = 3 if has_constant(prog, "PG_anon_exclusive") else 2
-    device_num = 0
-    if configured("DEVICE_PRIVATE", "make_device_exclusive", "make_device_exclusive_range"):
-        if has_symbol(prog, "make_device_exclusive"):
-            # Since Linux 6.15, make_device_exclusive() replaced
-            # make_device_exclusive_range() and one SWP_DEVICE_EXCLUSIVE
-            # type replaced the _WRITE and _READ pair.
-            device_num = 3
-        elif has_symbol(prog, "make_device_exclusive_range"):
-            # v5.14 to v6.14: SWP_DEVICE_EXCLUSIVE_WRITE and _READ.
-            device_num = 4
-        else:
-            device_num = 2
     # Guard markers (PTE_MARKER_GUARD) exist since Linux 6.13; the madvise
     # guard walkers are only called through function pointers, so their
     # symbols exist wherever the feature does.
     has_guard = any(
         has_symbol(prog, s) for s in ("guard_install_pte_entry", "madvise_guard_install")
     )
+    anon_exclusive = has_constant(prog, "PG_anon_exclusive")
     swapin_error_type = _swapin_error_is_a_type(prog)
     swapin_error_num = int(swapin_error_type)
+    # What remains is the device types and the marker type. Which counts each
+    # era allows:
+    if has_symbol(prog, "make_device_exclusive"):
+        # Since Linux 6.15, make_device_exclusive() replaced
+        # make_device_exclusive_range() and one SWP_DEVICE_EXCLUSIVE type
+        # replaced the _WRITE and _READ pair.
+        device_options: Tuple[int, ...] = (3,)
+    elif has_symbol(prog, "make_device_exclusive_range"):
+        # v5.14 to v6.14 (the function exists with CONFIG_DEVICE_PRIVATE):
+        # SWP_DEVICE_EXCLUSIVE_WRITE and _READ.
+        device_options = (4,)
+    elif anon_exclusive:
+        # v5.19+ without either: no CONFIG_DEVICE_PRIVATE.
+        device_options = (0,)
+    else:
+        # Before v5.14, SWP_DEVICE_WRITE and _READ only; or no
+        # CONFIG_DEVICE_PRIVATE.
+        device_options = (0, 2)
+    if kconfig is not None and kconfig.get("CONFIG_DEVICE_PRIVATE") != "y":
+        device_options = (0,)
+    if not anon_exclusive:
+        # PTE markers came with v5.19.
+        marker_options: Tuple[int, ...] = (0,)
+    elif swapin_error_type:
+        # v5.19 to v6.1: only with CONFIG_PTE_MARKER.
+        marker_options = (0, 1)
+        if kconfig is not None:
+            marker_options = (int(kconfig.get("CONFIG_PTE_MARKER") == "y"),)
+    else:
+        # Since v6.2, always.
+        marker_options = (1,)
     special = 32 - max_swapfiles
-    marker_num = special - hwpoison_num - migration_num - device_num - swapin_error_num
-    if marker_num not in (0, 1):
+    rest = special - hwpoison_num - migration_num - swapin_error_num
+    fits = [(d, m) for d in device_options for m in marker_options if d + m == rest]
+    if len(fits) != 1:
         raise TargetError(
             f"swap type table does not add up: MAX_SWAPFILES={max_swapfiles}, "
             f"hwpoison={hwpoison_num}, migration={migration_num}, "
-            f"device={device_num}, swapin_error={swapin_error_num} leave {marker_num} "
-            "marker types"
+            f"swapin_error={swapin_error_num} leave {rest} device and marker types, "
+            f"which {'no' if not fits else 'more than one'} combination of "
+            f"device={list(device_options)} and marker={list(marker_options)} gives"
         )
-    if kconfig is not None and swapin_error_type and \
-            (kconfig.get("CONFIG_PTE_MARKER") == "y") != bool(marker_num):
-        raise TargetError(
-            f"swap type table does not add up: CONFIG_PTE_MARKER is "
-            f"{kconfig.get('CONFIG_PTE_MARKER', 'not set')}, but the type numbers leave "
-            f"{marker_num} marker types")
+    device_num, marker_num = fits[0]
     if swapin_error_type:
         marker_mask = 1
     elif has_guard:
@@ -204,7 +221,8 @@ def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]
     # UFFDIO_POISON ioctl") (in v6.6), marker bit 1 is PTE_MARKER_POISONED
     # (UFFDIO_POISON, MFILL_ATOMIC_POISON); in v6.2 to v6.5 it was
     # PTE_MARKER_SWAPIN_ERROR.
-    swapin_error_marker = bool(marker_mask & 2) and not has_constant(prog, "MFILL_ATOMIC_POISON")
+    swapin_error_marker = bool(marker_num) and bool(marker_mask & 2) and \
+        not has_constant(prog, "MFILL_ATOMIC_POISON")
     notes.append(
         f"types: hwpoison={hwpoison_num} migration={migration_num} "
         f"device={device_num} marker={marker_num} swapin_error={swapin_error_num} "

@@ -68,6 +68,13 @@ __all__ = (
 # entries: page migration, THP split, device migration.
 MIGRATOR_FUNCTIONS = (
     "migrate_pages",
+    # Before folios (v5.x): one page at a time.
+    "unmap_and_move",
+    "__unmap_and_move",
+    "unmap_and_move_huge_page",
+    "move_to_new_page",
+    "split_huge_page_to_list",
+    "unmap_page",
     "migrate_pages_batch",
     "migrate_pages_sync",
     "migrate_folio_unmap",
@@ -98,6 +105,8 @@ WAIT_FUNCTIONS = (
     "pmd_migration_entry_wait",
     "migration_entry_wait_huge",
     "__migration_entry_wait_huge",
+    # Before v5.17, __migration_entry_wait() slept here.
+    "put_and_wait_on_page_locked",
 )
 
 
@@ -311,6 +320,9 @@ def _zone_device_private(prog: Program, pfn: int) -> Optional[bool]:
         page = compound_head(pfn_to_page(prog, pfn))
         holder = Object(prog, "struct folio *", page.value_()) if has_type(prog, "struct folio") \
             else page
+        if not has_member(holder, "pgmap"):
+            # Before pgmap moved to struct folio, it was the head page's.
+            holder = page
         return holder.pgmap.type.value_() == device_private
     except (FaultError, LookupError, AttributeError):
         return None
@@ -802,10 +814,12 @@ def _head(prog: Program, ptr: Object) -> int:
 
 
 def container_of_folio(prog: Program, node: Object) -> int:
-    """The folio whose ``lru`` is *node*."""
+    """The folio whose ``lru`` is *node* (before folios, the page's)."""
     from drgn import container_of
 
-    return container_of(node, "struct folio", "lru").value_()
+    if has_type(prog, "struct folio"):
+        return container_of(node, "struct folio", "lru").value_()
+    return _head(prog, container_of(node, "struct page", "lru"))
 
 
 # include/linux/migrate.h: a migrate_vma src entry is the pfn shifted by
@@ -1271,14 +1285,14 @@ def _waiter_folio(prog: Program, frame: object, collector: _Collector) -> Tuple[
     """The folio a waiter waits on: from the wait function's entry argument,
     else from the folio wait queues."""
     target = get_target(prog)
-    for var in ("entry", "folio"):
+    for var in ("entry", "folio", "page"):
         try:
             v = frame[var]  # type: ignore[index]
         except (KeyError, LookupError, ValueError):
             continue
         try:
-            if var == "folio":
-                return v.value_(), "folio argument of the wait function"
+            if var in ("folio", "page"):
+                return _head(prog, v), f"{var} argument of the wait function"
             val = v.val.value_()
             ops = target.leafops
             if ops.softleaf_is_migration(val):

@@ -35,6 +35,8 @@ HEADER_TYPES = {
             25: "migration_write", 26: "device_private_write",
             27: "device_private_read", 28: "device_exclusive",
             29: "device_exclusive", 30: "marker", 31: "swapin_error"},
+    "5.10": {27: "hwpoison", 28: "migration_read", 29: "migration_write",
+             30: "device_private_write", 31: "device_private_read"},
 }
 MARKER_BITS = {1: "uffd_wp", 2: "poison", 4: "guard"}
 
