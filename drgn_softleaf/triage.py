@@ -587,17 +587,41 @@ def _exited(prog: Program, space: AddressSpace) -> bool:
         return True
 
 
-def _mm_swapents(space: AddressSpace, mm_swapents: int) -> int:
-    """The mm's MM_SWAPENTS counter (``get_mm_counter()``).
-
-    :raises TypeError: before Linux 6.2, where ``rss_stat`` is a ``struct
-        mm_rss_stat`` whose counts lag the per-task caches.
+def _mm_swapents(space: AddressSpace, mm_swapents: int,
+                 task_caches: Optional[Dict[int, int]] = None) -> int:
+    """
+    The mm's MM_SWAPENTS count. Since Linux 6.2 (``mm->rss_stat`` an array
+    of percpu counters) ``get_mm_counter()``; before, ``mm->rss_stat`` is a
+    ``struct mm_rss_stat`` and each task keeps a cache of what it has not
+    yet added to it (SPLIT_RSS_COUNTING, ``sync_mm_rss()`` in mm/memory.c):
+    the count is the mm's plus its tasks' caches, *task_caches* (from
+    :func:`_task_rss_caches`).
     """
     from drgn.helpers.linux.percpu import percpu_counter_sum
 
-    stat = space.mm.rss_stat[mm_swapents]
+    rss_stat = space.mm.rss_stat
+    if has_member(rss_stat, "count"):
+        return rss_stat.count[mm_swapents].counter.value_() + \
+            (task_caches or {}).get(space.mm.value_(), 0)
+    stat = rss_stat[mm_swapents]
     return percpu_counter_sum(stat) if _is_percpu_counter(stat) else \
         stat.count.counter.value_()
+
+
+def _task_rss_caches(prog: Program, mm_swapents: int) -> Optional[Dict[int, int]]:
+    """mm address -> the MM_SWAPENTS its tasks have cached and not yet
+    synced (``task->rss_stat``, before Linux 6.2); ``None`` where tasks have
+    no such cache."""
+    from drgn.helpers.linux.pid import for_each_task
+
+    if not has_type(prog, "struct task_rss_stat"):
+        return None
+    caches: Dict[int, int] = defaultdict(int)
+    for task in for_each_task(prog):
+        mm = task.mm.value_()
+        if mm:
+            caches[mm] += task.rss_stat.count[mm_swapents].value_()
+    return caches
 
 
 def _check_counters(prog: Program, collector: _Collector,
@@ -610,16 +634,15 @@ def _check_counters(prog: Program, collector: _Collector,
     except LookupError:
         mm_swapents = None
     if mm_swapents is not None:
+        try:
+            task_caches = _task_rss_caches(prog, mm_swapents)
+        except FaultError:
+            task_caches = None
         for space, found, partial in swap_counts:
             what = f"PID {space.pid} ({space.comm}) MM_SWAPENTS"
             try:
-                counter = _mm_swapents(space, mm_swapents)
-            except TypeError:
-                report.counters.append(CounterCheck(
-                    what, 0, found, None,
-                    "not checked: the kernel keeps per-task counts that lag this one"))
-                continue
-            except (FaultError, LookupError, AttributeError):
+                counter = _mm_swapents(space, mm_swapents, task_caches)
+            except (FaultError, LookupError, AttributeError, TypeError):
                 continue
             if partial:
                 report.counters.append(CounterCheck(
@@ -1096,7 +1119,8 @@ def _counter_reader(prog: Program, target: Target, check: CounterCheck,
             space = next((s for s in spaces if check.what.startswith(f"PID {s.pid} ")), None)
             if space is None:
                 return None
-            counter = _mm_swapents(space, prog.constant("MM_SWAPENTS").value_())
+            mm_swapents = prog.constant("MM_SWAPENTS").value_()
+            counter = _mm_swapents(space, mm_swapents, _task_rss_caches(prog, mm_swapents))
             return counter, len(_swap_census(prog, target, [space]))
         from drgn.helpers.linux.swap import for_each_swap_info
 
@@ -1300,4 +1324,18 @@ def _waiter_folio(prog: Program, frame: object, collector: _Collector) -> Tuple[
                 return collector.enricher.folio(pfn).folio, "entry argument of the wait function"
         except (FaultError, LookupError, AttributeError, ValueError, ObjectAbsentError):
             continue
+    # migration_entry_wait(mm, pmd, address) and friends before they read
+    # the entry: the entry that maps the faulting address now.
+    try:
+        mm, address = frame["mm"], frame["address"]  # type: ignore[index]
+        raw = read_leaf(prog, target, mm_pgd_phys(mm), address.value_(), "pte")
+        if raw is not None and not target.layout.pte_present(raw) and raw:
+            entry = target.leafops.softleaf_from_pte(raw)
+            if target.leafops.softleaf_is_migration(entry):
+                pfn = target.leafops.softleaf_to_pfn(entry)
+                return (collector.enricher.folio(pfn).folio,
+                        "the migration entry at the address argument of the wait function")
+    except (KeyError, LookupError, FaultError, AttributeError, ValueError,
+            ObjectAbsentError):
+        pass
     return None, "not resolved (argument optimized out)"

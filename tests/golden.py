@@ -27,6 +27,10 @@ CASES: List[Tuple[str, str, List[str]]] = [
      ["entries", "-p", "{pid}", "--kind", "migration_read", "--kind",
       "migration_read_exclusive", "--kind", "migration_write"]),
     ("linux-6.12-l5-quiescent", "vmas.txt", ["vmas", "-p", "{pid}"]),
+    ("linux-6.1-l5-quiescent", "summary.txt", ["summary"]),
+    ("linux-6.1-l5-quiescent", "vmas.txt", ["vmas", "-p", "{pid}"]),
+    ("linux-5.10-l5-quiescent", "summary.txt", ["summary"]),
+    ("linux-5.10-l5-quiescent", "vmas.txt", ["vmas", "-p", "{pid}"]),
 ]
 
 

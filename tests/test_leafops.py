@@ -23,8 +23,8 @@ T = SoftleafType
 
 # include/linux/swap.h with MEMORY_FAILURE, MIGRATION, DEVICE_PRIVATE (and
 # PTE markers): 7.3 (three device types), 6.12 (four), 6.1 (SWP_SWAPIN_ERROR
-# after the marker) and Debian 12's 6.1 (no DEVICE_PRIVATE: MAX_SWAPFILES
-# 26).
+# after the marker), 5.10 (two device types, no read-exclusive migration, no
+# markers) and Debian 12's 6.1 (no DEVICE_PRIVATE: MAX_SWAPFILES 26).
 KERNEL_TABLES = {
     "7.3": (
         SwapTypeTable.linux_6_15(),
@@ -69,6 +69,17 @@ KERNEL_TABLES = {
             29: (T.DEVICE_EXCLUSIVE, False),
             30: (T.MARKER, None),
             31: (T.SWAPIN_ERROR, None),
+        },
+    ),
+    "5.10": (
+        SwapTypeTable(1, 2, 2, 0, 0),
+        27,
+        {
+            27: (T.HWPOISON, None),
+            28: (T.MIGRATION_READ, None),
+            29: (T.MIGRATION_WRITE, None),
+            30: (T.DEVICE_PRIVATE_WRITE, None),
+            31: (T.DEVICE_PRIVATE_READ, None),
         },
     ),
     "6.1-debian": (
@@ -152,9 +163,14 @@ def test_encoders(version):
     ops = ops_for(version)
     pfn = 0x12345
     assert ops.softleaf_is_migration_read(ops.make_readable_migration_entry(pfn))
-    assert ops.softleaf_is_migration_read_exclusive(
-        ops.make_readable_exclusive_migration_entry(pfn)
-    )
+    if KERNEL_TABLES[version][0].migration_num == 3:
+        assert ops.softleaf_is_migration_read_exclusive(
+            ops.make_readable_exclusive_migration_entry(pfn)
+        )
+    else:
+        # Before v5.19 there is no read-exclusive migration entry.
+        with pytest.raises(ValueError):
+            ops.make_readable_exclusive_migration_entry(pfn)
     write = ops.make_writable_migration_entry(pfn)
     assert ops.softleaf_is_migration_write(write)
     assert ops.softleaf_is_migration(write)
@@ -168,8 +184,13 @@ def test_encoders(version):
         assert ops.softleaf_is_device_private_write(ops.make_writable_device_private_entry(pfn))
         assert ops.softleaf_is_device_private(ops.make_readable_device_private_entry(pfn))
     assert ops.softleaf_is_hwpoison(ops.make_hwpoison_entry(pfn))
-    assert ops.softleaf_is_uffd_wp_marker(ops.make_pte_marker_entry(PTE_MARKER_UFFD_WP))
     table = KERNEL_TABLES[version][0]
+    if not table.marker_num:
+        # Before v5.19: no PTE markers at all.
+        with pytest.raises(ValueError):
+            ops.make_pte_marker_entry(PTE_MARKER_UFFD_WP)
+        return
+    assert ops.softleaf_is_uffd_wp_marker(ops.make_pte_marker_entry(PTE_MARKER_UFFD_WP))
     # Before v6.2, the only marker bit is uffd-wp, and a swap-in error is a
     # type of its own; since, it is a marker bit.
     assert ops.softleaf_is_poison_marker(ops.make_poisoned_swp_entry()) == \

@@ -71,7 +71,7 @@ def test_frozen_migration_is_in_flight(name, capsys):
     # report entry holding every entry that points into it.
     migrating = [p for p in manifest["pages"] if (p.get("expect") or {}).get("migrating")]
     if not manifest["freeze"].get("batched", True):
-        # One folio at a time (before migrate_pages_batch()): the THP's.
+        # One folio at a time (5.10, 6.1): the THP's.
         migrating = [p for p in migrating if p["region"] == "mig_thp"]
     by_pfn = {}
     for f in doc["folios"]:
@@ -111,7 +111,8 @@ def test_api_report_matches(capsys):
 
 
 @pytest.mark.parametrize("name", ["linux-7.3-l5-quiescent", "linux-6.12-l5-quiescent",
-                                  "linux-7.3-l5-paths"])
+                                  "linux-7.3-l5-paths", "linux-6.1-l5-quiescent",
+                                  "linux-5.10-l5-quiescent"])
 def test_identity_holds_for_every_present_folio(name):
     """The identity rule that calls a migration folio `stuck` when it is not
     what its entry says (mapping and index against the VMA and address)
