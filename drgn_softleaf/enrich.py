@@ -161,6 +161,10 @@ class Enricher:
         path: Optional[str] = None
         error: Optional[str] = None
         try:
+            if "nr_swapfiles" not in self.prog:
+                # No CONFIG_SWAP: there is no swap device at all.
+                self._swap_devices[type] = (None, None, None)
+                return None, None, None
             if type < self.prog["nr_swapfiles"].value_():
                 si = self.prog["swap_info"][type].read_()
                 if not si or not si.flags.value_() & 1:  # SWP_USED

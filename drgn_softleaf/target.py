@@ -133,11 +133,18 @@ def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]
     :raises TargetError: if the parts found do not add up to 32 types.
     """
     notes = []
+    max_swapfiles: Optional[int]
     try:
         max_swapfiles = len(prog["swap_info"])
-    except (KeyError, TypeError) as e:
+        notes.append(f"MAX_SWAPFILES={max_swapfiles} (length of swap_info[])")
+    except KeyError:
+        # No CONFIG_SWAP: no swap_info[], but migration, device, hwpoison
+        # and marker entries all exist; MAX_SWAPFILES is what the parts
+        # leave, if each part can be told.
+        max_swapfiles = None
+        notes.append("no swap_info[] (no CONFIG_SWAP): MAX_SWAPFILES from the parts")
+    except TypeError as e:
         raise TargetError(f"cannot find MAX_SWAPFILES (swap_info[]): {e}") from None
-    notes.append(f"MAX_SWAPFILES={max_swapfiles} (length of swap_info[])")
 
     kconfig = _kconfig(prog)
     if kconfig is not None:
@@ -199,6 +206,15 @@ def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]
     else:
         # Since v6.2, always.
         marker_options = (1,)
+    if max_swapfiles is None:
+        if len(device_options) != 1 or len(marker_options) != 1:
+            raise TargetError(
+                "no swap_info[] (no CONFIG_SWAP), and the device "
+                f"({list(device_options)}) or marker ({list(marker_options)}) types "
+                "cannot be told without IKCONFIG")
+        max_swapfiles = 32 - hwpoison_num - migration_num - swapin_error_num - \
+            device_options[0] - marker_options[0]
+        notes.append(f"MAX_SWAPFILES={max_swapfiles} (from the parts)")
     special = 32 - max_swapfiles
     rest = special - hwpoison_num - migration_num - swapin_error_num
     fits = [(d, m) for d in device_options for m in marker_options if d + m == rest]

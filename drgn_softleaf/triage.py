@@ -655,7 +655,7 @@ def _check_counters(prog: Program, collector: _Collector,
     from drgn.helpers.linux.swap import for_each_swap_info
 
     try:
-        devices = list(for_each_swap_info(prog))
+        devices = list(for_each_swap_info(prog)) if "swap_info" in prog else []
     except FaultError as e:
         devices = []
         report.unreadable.append((0, "swap_info", 0, 0, f"swap devices: {e}"))
@@ -1125,7 +1125,7 @@ def _counter_reader(prog: Program, target: Target, check: CounterCheck,
         from drgn.helpers.linux.swap import for_each_swap_info
 
         slots = _swap_census(prog, target, spaces)
-        for si in for_each_swap_info(prog):
+        for si in for_each_swap_info(prog) if "swap_info" in prog else ():
             type_, inuse = _swap_inuse(si)
             if check.what == f"swap {_swap_name(si, type_)} in-use slots":
                 return inuse, sum(1 for t, _ in set(slots) if t == type_)
