@@ -902,7 +902,8 @@ def _device_migrators(prog: Program) -> List[Migrator]:
 
 def _judge_folios(prog: Program, collector: _Collector,
                   migrators: Sequence[Migrator]) -> None:
-    """A verdict for each folio under migration entries, with its evidence."""
+    """A verdict for each folio under migration entries, with its evidence:
+    the rules below, one function each, then :func:`_verdict`."""
     report = collector.report
     infos = {head: collector.enricher.folio(holders[0].pfn)
              for head, holders in collector.holders.items()}
@@ -914,52 +915,21 @@ def _judge_folios(prog: Program, collector: _Collector,
             migrators = list(migrators) + _device_migrators(prog)
     for head, holders in collector.holders.items():
         info = infos[head]
-        problems: List[str] = []
         head_obj = Object(prog, "struct page *", head)
-        if info.refcount <= 0:
-            problems.append(f"refcount {info.refcount}")
-        if _page_is_buddy(head_obj):
-            problems.append("the folio is free (in the buddy allocator)")
         anon, mapping, index = _folio_mapping(head_obj)
-        for holder, vma in collector.holder_vmas[head]:
-            problem = _identity(prog, head_obj, anon, mapping, index, holder, vma)
-            if problem:
-                problems.append(problem)
         linked = [(m, m.folios[head]) for m in migrators if head in m.folios]
         # A migrator whose batch lists could not be read may hold folios it
         # does not name: it cannot be ruled out (not linked, not excluded).
         unsure = [m for m in migrators if head not in m.folios and not m.complete]
-        if mapping == 0 and linked:
-            # The folio being finished: move_to_new_folio() has already
-            # cleared its mapping.
-            problems = [p for p in problems if not p.startswith("no mapping")]
-        if info.refcount == 0 and linked:
-            # The task working on this very folio froze its refcount:
-            # folio_ref_freeze() in __folio_migrate_mapping() (mm/migrate.c)
-            # and __folio_split() (mm/huge_memory.c) hold it at 0 while they
-            # move the mapping over.
-            problems = [p for p in problems if p != "refcount 0"]
-        evidence = [f"PG_locked {'set' if info.locked else 'clear'} "
-                    "(softleaf_migration_sync(): a migration entry needs its folio locked)"]
-        evidence += [f"held by {m.task.pid} ({m.task.comm}): {how}" for m, how in linked]
-        evidence += [f"maybe held by {m.task.pid} ({m.task.comm}): migrating, its batch "
-                     "lists unreadable" for m in unsure]
-        evidence += [f"identity: {p}" for p in problems]
-        if not info.locked:
-            verdict = "leaked"
-        elif problems:
-            verdict = "stuck"
-        elif linked or unsure:
-            verdict = "in-flight"
-        elif report.unwind_failed:
-            # A task whose stack cannot be unwound may be the migrator.
-            verdict = "unknown"
-            evidence.append(f"no migrator found; {len(report.unwind_failed)} task stacks "
-                            "could not be unwound")
-        else:
-            verdict = "stuck"
-            evidence.append("no task holds it: no migration frame names it or has it on "
-                            "a batch list, no device migration's src array has it")
+        problems = [p for p in (
+            _rule_refcount(info, bool(linked)),
+            _rule_free(head_obj),
+            # (Not when the mapping could not be read: anon is None then.)
+            _rule_mapping_cleared(mapping, bool(linked)) if anon is not None else None,
+            *(_identity(prog, head_obj, anon, mapping, index, holder, vma)
+              for holder, vma in collector.holder_vmas[head]),
+        ) if p]
+        verdict, evidence = _verdict(info, problems, linked, unsure, report.unwind_failed)
         report.folios.append(MigrationFolio(
             folio=info, anon=anon, mapping=mapping, index=index, holders=tuple(holders),
             identity_problems=tuple(dict.fromkeys(problems)),
@@ -969,6 +939,63 @@ def _judge_folios(prog: Program, collector: _Collector,
             evidence=tuple(evidence),
         ))
     report.folios.sort(key=lambda f: (_VERDICT_ORDER[f.verdict], f.folio.folio))
+
+
+def _rule_refcount(info: FolioInfo, linked: bool) -> Optional[str]:
+    """A folio under migration entries is referenced: a refcount of 0 or
+    less means it was freed, unless the task holding it froze the count
+    (``folio_ref_freeze()`` in ``__folio_migrate_mapping()``, mm/migrate.c,
+    and ``__folio_split()``, mm/huge_memory.c, hold it at 0 while they move
+    the mapping over)."""
+    if info.refcount < 0 or (info.refcount == 0 and not linked):
+        return f"refcount {info.refcount}"
+    return None
+
+
+def _rule_free(head: Object) -> Optional[str]:
+    """A folio in the buddy allocator (``PageBuddy()``) is no folio at all."""
+    return "the folio is free (in the buddy allocator)" if _page_is_buddy(head) else None
+
+
+def _rule_mapping_cleared(mapping: int, linked: bool) -> Optional[str]:
+    """A folio under migration entries has its mapping, except the one its
+    migrator is finishing: ``move_to_new_folio()`` (mm/migrate.c) clears
+    it. (For mapped folios the identity rule says which mapping.)"""
+    if mapping == 0 and not linked:
+        return "no mapping: the folio was already migrated or freed"
+    return None
+
+
+def _verdict(info: FolioInfo, problems: Sequence[str],
+             linked: Sequence[Tuple[Migrator, str]], unsure: Sequence[Migrator],
+             unwind_failed: Sequence[Task]) -> Tuple[str, List[str]]:
+    """
+    The verdict from the evidence: a migration entry may exist only while
+    its folio is locked (``softleaf_migration_sync()``,
+    include/linux/leafops.h), so unlocked is ``leaked``; locked but not
+    what the entries say is ``stuck``; locked and held by a task is
+    ``in-flight``; locked, held by no task found, but with stacks that
+    could not be unwound, ``unknown``; else ``stuck``.
+    """
+    evidence = [f"PG_locked {'set' if info.locked else 'clear'} "
+                "(softleaf_migration_sync(): a migration entry needs its folio locked)"]
+    evidence += [f"held by {m.task.pid} ({m.task.comm}): {how}" for m, how in linked]
+    evidence += [f"maybe held by {m.task.pid} ({m.task.comm}): migrating, its batch "
+                 "lists unreadable" for m in unsure]
+    evidence += [f"identity: {p}" for p in problems]
+    if not info.locked:
+        return "leaked", evidence
+    if problems:
+        return "stuck", evidence
+    if linked or unsure:
+        return "in-flight", evidence
+    if unwind_failed:
+        evidence.append(f"no migrator found; {len(unwind_failed)} task stacks could not be "
+                        "unwound")
+        return "unknown", evidence
+    evidence.append("no task holds it: no migration frame names it or has it on a batch "
+                    "list, no device migration's src array has it")
+    return "stuck", evidence
 
 
 _VERDICT_ORDER = {"leaked": 0, "stuck": 1, "unknown": 2, "in-flight": 3}
@@ -1189,11 +1216,10 @@ def _folio_mapping(head: Object) -> Tuple[Optional[bool], int, Optional[int]]:
 
 def _identity(prog: Program, head: Object, anon: Optional[bool], mapping: int,
               index: Optional[int], holder: Holder, vma: Optional[Vma]) -> Optional[str]:
-    """Check that the folio is what the holder's VMA and address say."""
-    if vma is None or index is None or anon is None:
+    """Check that the folio is what the holder's VMA and address say (a
+    folio without a mapping is :func:`_rule_mapping_cleared`'s)."""
+    if vma is None or index is None or anon is None or mapping == 0:
         return None
-    if mapping == 0:
-        return "no mapping: the folio was already migrated or freed"
     from drgn.helpers.linux.mm import page_to_pfn
 
     try:
