@@ -38,6 +38,7 @@ EXPECTED_FIXTURES = (
     "linux-7.3-l5-split",
     "linux-7.3-l5-rwp",
     "linux-7.3-l5-swapcount",
+    "linux-7.3ksm-l5-ksm",
 )
 
 
