@@ -1024,36 +1024,34 @@ def _confirm_live(prog: Program, target: Target, collector: _Collector,
     if not candidates:
         return
     results = iter(confirm_all(candidates, confirmations, interval, started))
-    kept_folios = {}
-    for f in folios:
-        c = next(results)
-        if c.persisted:
-            kept_folios[id(f)] = _replace(f, confirmation=c)
+    kept = _sort_out(report, folios, results, lambda f: Transient(
+        f"{f.verdict} folio", f"folio {f.folio.folio:#x} pfn {f.folio.folio_pfn:#x}, held by "
+        + ", ".join(f"PID {h.pid} at {h.addr:#x}" for h in f.holders), f.confirmation))
+    report.folios = [kept.get(id(f), f) for f in report.folios
+                     if f.verdict not in ("leaked", "stuck") or id(f) in kept]
+    kept = _sort_out(report, report.anomalies, results, lambda a: Transient(
+        a.what, f"PID {a.pid} at {a.addr:#x}: {a.detail}" if a.addr is not None else a.detail,
+        a.confirmation))
+    report.anomalies = [kept[id(a)] for a in report.anomalies if id(a) in kept]
+    kept = _sort_out(report, counters, results, lambda c: Transient(
+        "counter mismatch", f"{c.what}: {c.counter} against {c.found}", c.confirmation))
+    report.counters = [kept.get(id(c), c) for c in report.counters
+                       if c.ok is not False or id(c) in kept]
+
+
+def _sort_out(report: LeakReport, findings: Sequence[Any], results: Iterator[Confirmation],
+              transient: Callable[[Any], Transient]) -> Dict[int, Any]:
+    """Take each finding's confirmation from *results*: the persisting
+    ones, with their confirmation, by ``id()`` of the original; the others
+    go to :attr:`LeakReport.transient`."""
+    kept = {}
+    for finding in findings:
+        confirmed = _replace(finding, confirmation=next(results))
+        if confirmed.confirmation.persisted:
+            kept[id(finding)] = confirmed
         else:
-            report.transient.append(Transient(
-                f"{f.verdict} folio", f"folio {f.folio.folio:#x} pfn {f.folio.folio_pfn:#x}, "
-                f"held by " + ", ".join(f"PID {h.pid} at {h.addr:#x}" for h in f.holders), c))
-    report.folios = [kept_folios.get(id(f), f) for f in report.folios
-                     if f.verdict not in ("leaked", "stuck") or id(f) in kept_folios]
-    anomalies = []
-    for a in report.anomalies:
-        c = next(results)
-        if c.persisted:
-            anomalies.append(_replace(a, confirmation=c))
-        else:
-            report.transient.append(Transient(a.what, f"PID {a.pid} at {a.addr:#x}: {a.detail}"
-                                              if a.addr is not None else a.detail, c))
-    report.anomalies = anomalies
-    confirmed = {}
-    for check in counters:
-        c = next(results)
-        if c.persisted:
-            confirmed[id(check)] = _replace(check, confirmation=c)
-        else:
-            report.transient.append(Transient(
-                "counter mismatch", f"{check.what}: {check.counter} against {check.found}", c))
-    report.counters = [confirmed.get(id(c), c) for c in report.counters
-                       if c.ok is not False or id(c) in confirmed]
+            report.transient.append(transient(confirmed))
+    return kept
 
 
 def _replace(obj: Any, **changes: Any) -> Any:
