@@ -206,6 +206,10 @@ def _valid_sections(prog: Program) -> Any:
     return lut
 
 
+# include/linux/mmzone.h: every architecture's subsections are 2 MiB.
+_SUBSECTION_SHIFT = 21
+
+
 def pfn_valid(prog: Program, pfn: int) -> Optional[bool]:
     """
     The kernel's ``pfn_valid()`` for SPARSEMEM (include/linux/mmzone.h),
@@ -220,9 +224,13 @@ def pfn_valid(prog: Program, pfn: int) -> Optional[bool]:
             return False
         if early_section(ms):
             return True
-        # pfn_section_valid(): the subsection map (2 MiB subsections).
-        shift = get_memory_map(prog).section_shift or 15
-        idx = (pfn & ((1 << shift) - 1)) // 512
+        # pfn_section_valid(): the subsection map (2 MiB subsections,
+        # SUBSECTION_SHIFT, include/linux/mmzone.h).
+        shift = get_memory_map(prog).section_shift
+        if shift is None:
+            return None
+        page_shift = prog["PAGE_SHIFT"].value_()
+        idx = (pfn & ((1 << shift) - 1)) >> (_SUBSECTION_SHIFT - page_shift)
         word = ms.usage.subsection_map[idx // 64].value_()
         return bool(word & (1 << (idx % 64)))
     except FaultError:

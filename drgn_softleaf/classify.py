@@ -77,8 +77,6 @@ _PFN_KINDS = _MIGRATION_KINDS | {
 }
 KIND_ORDER: Tuple[Kind, ...] = tuple(Kind)
 
-_LEVEL_SHIFT = {"pte": 12, "pmd": 21, "pud": 30, "p4d": 39, "pgd": 39}
-
 
 @dataclass(frozen=True)
 class LeafEntry:
@@ -241,7 +239,7 @@ def _present(target: Target, vma: Optional[Vma], addr: int, size: int, level: st
     flags = _flag_names(raw, present_flag_bits(target, vma))
     return LeafEntry(
         vma, addr, size, level, raw, Kind.PRESENT,
-        pfn=layout.leaf_pfn(raw, _LEVEL_SHIFT[level], target.physical_mask),
+        pfn=layout.leaf_pfn(raw, target.level_shift(level), target.physical_mask),
         protnone=protnone,
         protnone_reason=protnone_reason(vma, flags) if protnone else None,
         flags=flags,
@@ -268,7 +266,7 @@ def classify_value(
     layout = target.layout
     if hugetlb is None:
         hugetlb = vma.hugetlb if vma is not None else False
-    size = 1 << _LEVEL_SHIFT.get(level, 12)
+    size = 1 << target.level_shift(level)
     if layout.pte_none(raw):
         return LeafEntry(vma, addr, size, level, raw, Kind.NONE)
     if vma is not None and vma.kernel:

@@ -211,7 +211,8 @@ class Enricher:
         tb = self.prog.read_u64(table.value_() + 8 * (offset % cluster_pages))
         from drgn_softleaf.arch import arch_layout
 
-        pfn_bits = arch_layout(self.prog).max_possible_physmem_bits - 12
+        layout = arch_layout(self.prog)
+        pfn_bits = layout.max_possible_physmem_bits - layout.page_shift
         has_zero = (64 - 2 - pfn_bits) > 2
         flags_bits = min(5, 64 - (pfn_bits + 2))
         count_bits = flags_bits - int(has_zero)

@@ -258,7 +258,12 @@ class Leafops:
         self.swp_mig_dirty = 1 << (swp_pfn_bits + 1)
         self.migration_ad = migration_ad
         self.device_private_pmd = device_private_pmd
-        self.types = table.types()
+        # A swap PTE can hold a type field wider than MAX_SWAPFILES_SHIFT
+        # (arm64 before v6.0: __SWP_TYPE_BITS 6): numbers no kernel
+        # defines are invalid.
+        types = table.types()
+        width = 1 << max(5, layout.swp_type_bits)
+        self.types = types + ((SoftleafType.INVALID, None),) * (width - len(types))
 
     # -- swp_entry_t (include/linux/swapops.h) --------------------------------
 

@@ -11,11 +11,11 @@ numbers) and cached in ``prog.cache``.
 """
 
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 from drgn import FaultError, Object, Program
 
-from drgn_softleaf.arch import arch_layout
+from drgn_softleaf.arch import arch_layout, vmcoreinfo
 from drgn_softleaf.leafops import Leafops, SwapTypeTable
 
 __all__ = (
@@ -44,6 +44,8 @@ class Target:
     :ivar layout: The architecture's page-table layout.
     :ivar levels: Paging levels in use (4 or 5 on x86-64).
     :ivar level_shifts: (name, shift) per level, from the top.
+    :ivar table_entries: Entries per table at each level, from the top (the
+        top table can hold fewer than a page, arm64's ``PTRS_PER_PGD``).
     :ivar max_physmem_bits: ``MAX_PHYSMEM_BITS`` (from VMCOREINFO).
     :ivar sme_mask: Memory-encryption bit mask (VMCOREINFO ``sme_mask``).
     :ivar physical_mask: ``physical_mask``: physical address bits of an entry.
@@ -56,6 +58,7 @@ class Target:
     layout: Any
     levels: int
     level_shifts: Tuple[Tuple[str, int], ...]
+    table_entries: Tuple[int, ...]
     max_physmem_bits: int
     sme_mask: int
     physical_mask: int
@@ -64,18 +67,18 @@ class Target:
     release: str
     probe_notes: Tuple[str, ...]
 
-
-def _vmcoreinfo(prog: Program) -> Dict[str, str]:
-    try:
-        data = prog["VMCOREINFO"].string_().decode("ascii", "replace")
-    except KeyError:
-        return {}
-    out = {}
-    for line in data.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            out[key] = value
-    return out
+    def level_shift(self, level: str) -> int:
+        """
+        The shift of the address bits one entry at *level* maps
+        (``PMD_SHIFT`` for ``"pmd"``...), also for a level folded away.
+        """
+        for name, shift in self.level_shifts:
+            if name == level:
+                return shift
+        page_shift = self.layout.page_shift
+        bits = self.layout.entries_per_table.bit_length() - 1
+        order = ("pte", "pmd", "pud", "p4d", "pgd")
+        return page_shift + bits * order.index(level) if level in order else page_shift
 
 
 def has_symbol(prog: Program, name: str) -> bool:
@@ -112,6 +115,28 @@ def has_member(obj: Object, name: str) -> bool:
     except (LookupError, AttributeError, TypeError):
         return False
     return True
+
+
+class _LazyKconfig(Mapping[str, str]):
+    """The kernel's configuration, read only if a layout asks for it."""
+
+    def __init__(self, prog: Program) -> None:
+        self._prog = prog
+        self._config: Optional[Mapping[str, str]] = None
+
+    def _get(self) -> Mapping[str, str]:
+        if self._config is None:
+            self._config = _kconfig(self._prog) or {}
+        return self._config
+
+    def __getitem__(self, key: str) -> str:
+        return self._get()[key]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 def _kconfig(prog: Program) -> Optional[Mapping[str, str]]:
@@ -293,12 +318,8 @@ def get_target(prog: Program) -> Target:
     except KeyError:
         pass
     layout = arch_layout(prog)
-    info = _vmcoreinfo(prog)
-    if "NUMBER(pgtable_l5_enabled)" in info:
-        levels = 5 if int(info["NUMBER(pgtable_l5_enabled)"]) else 4
-    else:
-        kconfig = _kconfig(prog) or {}
-        levels = int(kconfig.get("CONFIG_PGTABLE_LEVELS", "4"))
+    info = vmcoreinfo(prog)
+    levels = layout.paging_levels(info, _LazyKconfig(prog))
     try:
         max_physmem_bits = int(info["NUMBER(MAX_PHYSMEM_BITS)"])
     except KeyError:
@@ -321,6 +342,7 @@ def get_target(prog: Program) -> Target:
         layout=layout,
         levels=levels,
         level_shifts=layout.level_shifts(levels),
+        table_entries=layout.table_entries(levels),
         max_physmem_bits=max_physmem_bits,
         sme_mask=sme_mask,
         physical_mask=_physical_mask(prog, layout, sme_mask),

@@ -423,8 +423,6 @@ class _Collector:
             self.anomaly(problem.what, problem.detail, space, entry)
 
 
-# The most pages of a hugetlb folio searched for PG_hwpoison (a 2 MiB one).
-_HWPOISON_SEARCH = 512
 
 
 def _hwpoisoned(enricher: Enricher, entry: LeafEntry, folio: FolioInfo) -> Optional[bool]:
@@ -444,8 +442,10 @@ def _hwpoisoned(enricher: Enricher, entry: LeafEntry, folio: FolioInfo) -> Optio
         return False
     if "hwpoison" in folio.flags:
         return True
-    pages = entry.size >> get_target(enricher.prog).layout.page_shift
-    if pages > _HWPOISON_SEARCH:
+    layout = get_target(enricher.prog).layout
+    pages = entry.size >> layout.page_shift
+    # The most pages searched: a PMD-sized folio's.
+    if pages > layout.entries_per_table:
         return None
     start = folio.folio_pfn if folio.folio_pfn else entry.pfn or 0
     return any(enricher.folio(pfn).hwpoison for pfn in range(start, start + pages))

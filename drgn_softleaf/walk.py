@@ -380,8 +380,9 @@ class _TableReader:
 
     def __init__(self, prog: Program, target: Target) -> None:
         self._read = prog.read
-        self._entries = target.layout.entries_per_table
-        self._size = self._entries * 8
+        # Bytes of a table at each level (the top one can be smaller).
+        self._sizes = {name: n * 8 for (name, _), n in zip(target.level_shifts,
+                                                            target.table_entries)}
         self._last: dict = {}
 
     def forget(self, level: str) -> None:
@@ -392,7 +393,7 @@ class _TableReader:
         last = self._last.get(level)
         if last is not None and last[0] == phys:
             return last[1]
-        values = memoryview(self._read(phys, self._size, True)).cast("Q")
+        values = memoryview(self._read(phys, self._sizes[level], True)).cast("Q")
         self._last[level] = (phys, values)
         return values
 
@@ -422,7 +423,8 @@ def walk_range(
     last = len(levels) - 1
     reader = _TableReader(prog, target)
     phys_mask = target.physical_mask
-    nbits = layout.entries_per_table.bit_length() - 1
+    # Index bits of each level's tables.
+    nbits_at = [n.bit_length() - 1 for n in target.table_entries]
     table_present = layout.table_present
     table_phys = layout.table_phys
     entry_none = layout.pte_none
@@ -463,12 +465,13 @@ def walk_range(
                         else:
                             span = 1 << levels[depth - 1][1]
                             stack.append(HugeLeaf(vma, up, start & ~(span - 1), span, now,
-                                                  parent[0] & ~(layout.entries_per_table * 8 - 1)))
+                                                  parent[0] & ~(8 * target.table_entries[depth - 1]
+                                                                - 1)))
                         continue
             except (FaultError, _Torn) as e:
                 yield Unreadable(vma, level, start, end, phys, str(e))
                 continue
-            span = 1 << (shift + nbits)
+            span = 1 << (shift + nbits_at[depth])
             base = start & ~(span - 1)
             first = (start - base) >> shift
             stop = ((end - 1 - base) >> shift) + 1
@@ -513,8 +516,10 @@ def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
     layout = target.layout
     levels = target.level_shifts
     last = len(levels) - 1
-    size = layout.entries_per_table * 8
-    nbits = layout.entries_per_table.bit_length() - 1
+    # Bytes and index bits of each level's tables (the top one can be
+    # smaller than the others).
+    sizes = [n * 8 for n in target.table_entries]
+    nbits_at = [n.bit_length() - 1 for n in target.table_entries]
     phys_mask = target.physical_mask
     nonnone_mask = np.uint64(((1 << 64) - 1) & ~layout.none_ignore_mask)
     table_present = layout.table_present
@@ -537,7 +542,7 @@ def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
     span_lo, span_hi = vmas[0].start, vmas[-1].end
     # The top-level table maps one aligned span of the address space (the
     # kernel half's addresses carry the sign-extension bits above it).
-    root_span = 1 << (levels[0][1] + nbits)
+    root_span = 1 << (levels[0][1] + nbits_at[0])
     # (table, depth, base address of its slot 0); children pushed in
     # reverse so that they come out in address order.
     # On a live kernel, each table's parent entry is (phys of the parent
@@ -550,7 +555,8 @@ def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
             continue
         phys, depth, base, parent = top
         level, shift = levels[depth]
-        span = 1 << (shift + nbits)
+        span = 1 << (shift + nbits_at[depth])
+        size = sizes[depth]
         lo = max(span_lo, base)
         hi = min(span_hi, base + span)
         try:
@@ -569,7 +575,7 @@ def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
                     elif not entry_none(now):
                         for vma in reversed(under(lo, hi)):
                             stack.append(HugeLeaf(vma, levels[depth - 1][0], base, span, now,
-                                                  parent[0] & ~(size - 1)))
+                                                  parent[0] & ~(sizes[depth - 1] - 1)))
                     continue
         except (FaultError, _Torn) as e:
             for vma in reversed(under(lo, hi)):
@@ -606,9 +612,9 @@ def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
                     child_phys = table_phys(v, phys_mask)
                     try:
                         if live:
-                            now, child_buf = _stable_child(prog, phys + 8 * i, v, size,
-                                                           table_present, table_phys,
-                                                           phys_mask)
+                            now, child_buf = _stable_child(prog, phys + 8 * i, v,
+                                                           sizes[last], table_present,
+                                                           table_phys, phys_mask)
                             if child_buf is None:
                                 if not entry_none(now):
                                     for vma in inside:
@@ -617,7 +623,7 @@ def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
                                 continue
                             child_phys = table_phys(now, phys_mask)
                         else:
-                            child_buf = read(child_phys, size, True)
+                            child_buf = read(child_phys, sizes[last], True)
                         child_values = memoryview(child_buf).cast("Q")
                     except (FaultError, _Torn) as e:
                         for vma in inside:
@@ -703,8 +709,8 @@ def walk_path(
     layout = target.layout
     steps: List[PathStep] = []
     table = pgd_phys
-    for level, shift in target.level_shifts:
-        index = (addr >> shift) & (layout.entries_per_table - 1)
+    for (level, shift), entries in zip(target.level_shifts, target.table_entries):
+        index = (addr >> shift) & (entries - 1)
         entry_phys = table + 8 * index
         try:
             value = prog.read_u64(entry_phys, True)

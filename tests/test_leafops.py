@@ -284,7 +284,7 @@ def test_random_values_never_raise(version):
     from drgn_softleaf.target import Target
 
     ops = ops_for(version)
-    target = Target(X86, 5, X86.level_shifts(5), 52, 0, X86.physical_mask(), ops.table, ops,
+    target = Target(X86, 5, X86.level_shifts(5), X86.table_entries(5), 52, 0, X86.physical_mask(), ops.table, ops,
                     version, ())
     rng = random.Random(version)
     for _ in range(20000):
@@ -307,7 +307,7 @@ def test_vector_counts_equal_scalar(version):
     from drgn_softleaf.walk import PteSlots, Vma
 
     ops = ops_for(version)
-    target = Target(X86, 5, X86.level_shifts(5), 52, 0, X86.physical_mask(), ops.table, ops,
+    target = Target(X86, 5, X86.level_shifts(5), X86.table_entries(5), 52, 0, X86.physical_mask(), ops.table, ops,
                     version, ())
     rng = random.Random(version)
     vma = Vma(0, 0, 1 << 40, 0x3, None, False, True, False)
@@ -346,7 +346,7 @@ def test_kernel_tables_are_not_decoded():
     from drgn_softleaf.walk import Vma
 
     ops = ops_for("7.3")
-    target = Target(X86, 5, X86.level_shifts(5), 52, 0, X86.physical_mask(), ops.table, ops,
+    target = Target(X86, 5, X86.level_shifts(5), X86.table_entries(5), 52, 0, X86.physical_mask(), ops.table, ops,
                     "7.3", ())
     kernel = Vma(0, 0xFF00000000000000, 1 << 64, 0, None, False, True, False, kernel=True)
     user = Vma(0, 0x1000, 0x2000, 0x3, None, False, True, False)

@@ -8,7 +8,7 @@ Pure bit logic for x86-64 page-table entries, ported from
 ``pgtable_64_types.h`` and ``pgtable-invert.h``. Nothing here reads memory.
 """
 
-from typing import Tuple
+from typing import Mapping, Tuple
 
 __all__ = ("X86_64", "X86_64Vector")
 
@@ -87,6 +87,23 @@ class X86_64:
     # pte_special(): a mapping that has no struct page to refcount (raw
     # pfns, the zero page), which vm_normal_page() does not look up.
     special_mask = 1 << _PAGE_BIT_SPECIAL
+
+    @staticmethod
+    def paging_levels(info: Mapping[str, str], kconfig: Mapping[str, str]) -> int:
+        """
+        Paging levels in use: VMCOREINFO ``NUMBER(pgtable_l5_enabled)``, else
+        ``CONFIG_PGTABLE_LEVELS``, else 4.
+
+        :param info: VMCOREINFO.
+        :param kconfig: The kernel's configuration (empty if unknown).
+        """
+        if "NUMBER(pgtable_l5_enabled)" in info:
+            return 5 if int(info["NUMBER(pgtable_l5_enabled)"]) else 4
+        return int(kconfig.get("CONFIG_PGTABLE_LEVELS", "4"))
+
+    def table_entries(self, levels: int) -> Tuple[int, ...]:
+        """Entries per table at each level from the top."""
+        return (self.entries_per_table,) * levels
 
     def level_shifts(self, levels: int) -> Tuple[Tuple[str, int], ...]:
         """
@@ -259,6 +276,7 @@ class X86_64:
 
     # Bits of the offset an x86-64 swap PTE can hold (bits 9-58).
     swp_offset_bits = 64 - SWP_OFFSET_SHIFT
+    swp_type_bits = SWP_TYPE_BITS
 
     def vector(self) -> "X86_64Vector":
         """The NumPy form of this layout (made on first use)."""
