@@ -46,6 +46,12 @@ MARKER_BITS = {1: "uffd_wp", 2: "poison", 4: "guard"}
 NO_PM_UFFD_WP = {"5.10"}
 
 
+def page_shift(manifest: Dict[str, Any]) -> int:
+    """The guest's PAGE_SHIFT (the meta record's page size; the first
+    fixtures, all 4 KiB, did not record it)."""
+    return int(manifest.get("page_size", 4096)).bit_length() - 1
+
+
 def oracle_kind(kernel, pm):
     if pm & PM_PRESENT:
         return "present"
@@ -64,6 +70,7 @@ def pagemap_mismatches(manifest: Dict[str, Any], by_page: Dict[int, Any],
     program to decode with.
     """
     kernel = manifest["kernel"]
+    shift = page_shift(manifest)
     clear_refs = manifest["mode"] == "quiescent"
     mismatches = []
     checked = 0
@@ -88,7 +95,7 @@ def pagemap_mismatches(manifest: Dict[str, Any], by_page: Dict[int, Any],
             continue
         frame = pm & PM_PFRAME
         if entry.kind == Kind.PRESENT:
-            pfn = entry.pfn + ((addr - entry.addr) >> 12)
+            pfn = entry.pfn + ((addr - entry.addr) >> shift)
             if pfn != frame:
                 mismatches.append(f"{where}: pfn {pfn:#x}, pagemap {frame:#x}")
             if bool(expect.get("protnone")) != entry.protnone:
@@ -119,7 +126,7 @@ def pagemap_mismatches(manifest: Dict[str, Any], by_page: Dict[int, Any],
                 mismatches.append(f"{where}: marker {entry.marker}, guest {expect['marker']}")
             if ("guard" in entry.marker) != bool(pm & PM_GUARD_REGION) and kernel != "6.12":
                 mismatches.append(f"{where}: guard vs PM_GUARD_REGION")
-        elif entry.pfn + ((addr - entry.addr) >> 12) != frame >> 5:
+        elif entry.pfn + ((addr - entry.addr) >> shift) != frame >> 5:
             # (a PMD entry's pfn is its first page's; pagemap reports each)
             mismatches.append(f"{where}: pfn {entry.pfn:#x}, pagemap {frame >> 5:#x}")
         # Swap-PTE flags: pagemap's soft-dirty bit is the PTE's (clear_refs
@@ -165,11 +172,11 @@ class RowEntry:
                    tuple(row.get("marker", ())), row.get("swap_type"), row.get("swap_offset"))
 
 
-def rows_by_page(rows: List[Dict[str, Any]]) -> Dict[int, RowEntry]:
+def rows_by_page(rows: List[Dict[str, Any]], page_size: int = 4096) -> Dict[int, RowEntry]:
     """Page address -> the entry (from JSON rows) that maps it."""
     out = {}
     for row in rows:
         entry = RowEntry.from_row(row)
-        for off in range(0, entry.size, 4096):
+        for off in range(0, entry.size, page_size):
             out[entry.addr + off] = entry
     return out

@@ -13,8 +13,9 @@ from drgn_softleaf import Kind, for_each_leaf_entry, get_target
 from pagemap_oracle import pagemap_mismatches
 
 def entries_by_page(prog, pid, pages):
-    """Map every 4 KiB page address of the manifest's regions to the leaf
-    entry that maps it (scanning only the recorded regions' ranges)."""
+    """Map every page address of the manifest's regions to the leaf entry
+    that maps it (scanning only the recorded regions' ranges)."""
+    page = prog["PAGE_SIZE"].value_()
     ranges = {}
     for p in pages:
         key = (p["region"], p["addr"] >> 30)
@@ -23,8 +24,8 @@ def entries_by_page(prog, pid, pages):
     out = {}
     for lo, hi in ranges.values():
         # A PMD or PUD leaf over lo is found whole, at its aligned address.
-        for entry in for_each_leaf_entry(prog, pid=pid, start=lo, end=hi + 4096):
-            for off in range(0, entry.size, 4096):
+        for entry in for_each_leaf_entry(prog, pid=pid, start=lo, end=hi + page):
+            for off in range(0, entry.size, page):
                 out[entry.addr + off] = entry
     return out
 

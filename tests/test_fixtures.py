@@ -18,6 +18,63 @@ U64 = (1 << 64) - 1
 PFN_MASK = 0x000FFFFFFFFFF000
 
 
+def vmcoreinfo(prog):
+    return dict(line.split("=", 1) for line in prog["VMCOREINFO"].string_().decode().splitlines()
+                if "=" in line)
+
+
+class Arm64Walk:
+    """An independent arm64 walk and pagemap decoder (any granule; LPA2 and
+    FEAT_LPA addresses; the v6.10+ and v6.0-v6.9 swap PTE layouts), from
+    arch/arm64/include/asm/pgtable*.h."""
+
+    def __init__(self, prog):
+        info = vmcoreinfo(prog)
+        self.page_shift = int(info["PAGESIZE"]).bit_length() - 1
+        bits = self.page_shift - 3
+        va = 64 - int(info["NUMBER(TCR_EL1_T1SZ)"], 0)
+        build_va = int(info["NUMBER(VA_BITS)"])
+        self.levels = (va - 4) // bits
+        self.shifts = [self.page_shift + bits * i for i in reversed(range(self.levels))]
+        folded = self.levels < (build_va - 4) // bits
+        self.counts = [1 << bits if folded else 1 << (build_va - self.shifts[0])] + \
+            [1 << bits] * (self.levels - 1)
+        pa52 = int(info["NUMBER(MAX_PHYSMEM_BITS)"]) == 52
+        self.high = (0xF << 12, 36) if pa52 and self.page_shift == 16 else \
+            (0x3 << 8, 42) if pa52 else (0, 0)
+        # PAGE_NONE (protection_map[VM_NONE]) has bit 58 before v6.10.
+        self.v610 = not prog["protection_map"][0].pgprot.value_() >> 58 & 1
+
+    def phys(self, value):
+        p = value & ((1 << 50) - 1) & ~((1 << self.page_shift) - 1)
+        return p | (value & self.high[0]) << self.high[1]
+
+    def raw_leaf(self, prog, pgd_phys, addr):
+        table = pgd_phys
+        for shift, count in zip(self.shifts, self.counts):
+            value = prog.read_u64(table + 8 * ((addr >> shift) & (count - 1)), True)
+            if shift == self.page_shift or value & 3 != 3:
+                return shift, value
+            table = self.phys(value)
+        raise AssertionError("unreachable")
+
+    def pagemap_frame(self, shift, value, addr):
+        ps = self.page_shift
+        if value == 0:
+            return 0, 0
+        present = value & 1 or (value & (1 << 11) if self.v610 else value & (3 << 58))
+        if present:
+            pfn = (self.phys(value) & ~((1 << shift) - 1)) >> ps
+            return PM_PRESENT, pfn + ((addr >> ps) & ((1 << (shift - ps)) - 1))
+        if self.v610:
+            type_, offset = (value >> 6) & 31, (value >> 12) & ((1 << 50) - 1)
+        else:
+            type_, offset = (value >> 3) & 31, (value >> 8) & ((1 << 50) - 1)
+        if shift > ps:
+            offset += (addr >> ps) & ((1 << (shift - ps)) - 1)
+        return PM_SWAP, type_, offset
+
+
 def raw_leaf(prog, pgd_phys, addr, levels):
     """(level shift, value) of the leaf entry that maps addr: an
     independent x86-64 walk."""
@@ -60,9 +117,11 @@ def test_fixture_opens(name):
     task = find_task(prog, manifest["pid"])
     assert task, f"scenario PID {manifest['pid']} not in the dump"
     assert task.comm.string_().decode() == manifest["comm"]
-    vmcoreinfo = prog["VMCOREINFO"].string_().decode()
-    l5 = "NUMBER(pgtable_l5_enabled)=1" in vmcoreinfo
-    assert (5 if l5 else 4) == manifest["paging_levels"]
+    if manifest["arch"] == "aarch64":
+        assert Arm64Walk(prog).levels == manifest["paging_levels"]
+    else:
+        l5 = vmcoreinfo(prog).get("NUMBER(pgtable_l5_enabled)") == "1"
+        assert (5 if l5 else 4) == manifest["paging_levels"]
     assert manifest["pages"], "manifest records no pages"
 
 
@@ -72,11 +131,16 @@ def test_pagemap_agrees_with_raw_entries(name):
     task = find_task(prog, manifest["pid"])
     pgd = virt_to_phys(prog, task.mm.pgd.value_()).value_()
     levels = manifest["paging_levels"]
+    arm64 = Arm64Walk(prog) if manifest["arch"] == "aarch64" else None
     checked = 0
     for page in manifest["pages"]:
         pm = page["pagemap"]
-        shift, value = raw_leaf(prog, pgd, page["addr"], levels)
-        got = pagemap_frame(shift, value, page["addr"])
+        if arm64:
+            shift, value = arm64.raw_leaf(prog, pgd, page["addr"])
+            got = arm64.pagemap_frame(shift, value, page["addr"])
+        else:
+            shift, value = raw_leaf(prog, pgd, page["addr"], levels)
+            got = pagemap_frame(shift, value, page["addr"])
         where = f"{page['region']} {page['addr']:#x} raw {value:#x} pagemap {pm:#x}"
         if not pm & (PM_PRESENT | PM_SWAP):
             assert got == (0, 0), where
@@ -91,7 +155,9 @@ def test_pagemap_agrees_with_raw_entries(name):
             # pfn entries report only the pfn (SWP_PFN_BITS: MAX_PHYSMEM_BITS
             # 52 or 46, less PAGE_SHIFT); swap offsets and marker bits are
             # far below that.
-            pfn_bits = 40 if levels == 5 else 34
+            info = vmcoreinfo(prog)
+            pfn_bits = int(info["NUMBER(MAX_PHYSMEM_BITS)"]) - \
+                (int(info["PAGESIZE"]).bit_length() - 1)
             assert frame >> 5 == offset & ((1 << pfn_bits) - 1), where
         checked += 1
     assert checked == len(manifest["pages"])

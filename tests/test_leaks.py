@@ -76,7 +76,7 @@ def test_frozen_migration_is_in_flight(name, capsys):
     by_pfn = {}
     for f in doc["folios"]:
         for h in f["holders"]:
-            span = 512 if h["level"] == "pmd" else 1
+            span = 1 << f["order"] if h["level"] == "pmd" else 1
             for i in range(span):
                 by_pfn[h["pfn"] + i] = f
     for page in migrating:

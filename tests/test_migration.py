@@ -16,7 +16,7 @@ from drgn_softleaf import Enricher, Kind, enrich_entry, for_each_leaf_entry
 def by_page(prog, pid):
     out = {}
     for entry in for_each_leaf_entry(prog, pid=pid):
-        for off in range(0, entry.size, 4096):
+        for off in range(0, entry.size, prog["PAGE_SIZE"].value_()):
             out[entry.addr + off] = entry
     return out
 
@@ -47,7 +47,7 @@ def test_frozen_migration_entries(name):
             continue
         # The pfns were recorded just before the frozen (first) round, so
         # the migration entry carries the page's pfn from then.
-        pfn = entry.pfn + ((addr - entry.addr) >> 12)
+        pfn = entry.pfn + ((addr - entry.addr) >> prog["PAGE_SHIFT"].value_())
         if pfn != page["pagemap"] & PM_PFRAME:
             problems.append(f"{where}: pfn {pfn:#x}, recorded {page['pagemap'] & PM_PFRAME:#x}")
         folio = enrich_entry(enricher, entry).folio
