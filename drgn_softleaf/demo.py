@@ -82,11 +82,14 @@ def unpack(name: str = DEMO_FIXTURE, directory: Optional[Path] = None) -> Fixtur
             f"fixture {name} not found in {d} (set DRGN_SOFTLEAF_FIXTURES to the "
             "fixtures/vmcores directory of a drgn-softleaf checkout)"
         )
-    version = _kernel_of(name)
     try:
-        archive_name = json.loads(manifest.read_text()).get("archive")
+        meta = json.loads(manifest.read_text())
     except (OSError, ValueError) as e:
         raise FixtureError(f"cannot read {manifest}: {e}") from None
+    archive_name = meta.get("archive")
+    # The kernel's name (7.3, 7.3-arm64...) is in the manifest; the first
+    # manifests' names spell it.
+    version = meta.get("kernel") or _kernel_of(name)
     main = f"kernel-{version}.tar.xz"
     dest = _unpacked(d / main)
     dump_dest = dest if archive_name in (None, main) else _unpacked(d / archive_name)

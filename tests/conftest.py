@@ -39,6 +39,12 @@ EXPECTED_FIXTURES = (
     "linux-7.3-l5-rwp",
     "linux-7.3-l5-swapcount",
     "linux-7.3ksm-l5-ksm",
+    "linux-7.3-arm64-l5-quiescent",
+    "linux-7.3-arm64-l4-quiescent",
+    "linux-7.3-arm64-l5-migrate",
+    "linux-7.3-arm64-l5-leak",
+    "linux-7.3-arm64-64k-l3-quiescent",
+    "linux-6.1-arm64-l4-quiescent",
 )
 
 

@@ -31,6 +31,19 @@ CASES: List[Tuple[str, str, List[str]]] = [
     ("linux-6.1-l5-quiescent", "vmas.txt", ["vmas", "-p", "{pid}"]),
     ("linux-5.10-l5-quiescent", "summary.txt", ["summary"]),
     ("linux-5.10-l5-quiescent", "vmas.txt", ["vmas", "-p", "{pid}"]),
+    ("linux-7.3-arm64-l5-quiescent", "summary.txt", ["summary"]),
+    ("linux-7.3-arm64-l5-quiescent", "vmas.txt", ["vmas", "-p", "{pid}"]),
+    ("linux-7.3-arm64-l5-quiescent", "entries-nonpresent.txt",
+     ["entries", "-p", "{pid}", "--kind", "swap", "--kind", "marker", "--kind", "hwpoison",
+      "--kind", "device_private_read", "--kind", "device_private_write",
+      "--kind", "device_exclusive"]),
+    ("linux-7.3-arm64-l5-migrate", "entries-migration.txt",
+     ["entries", "-p", "{pid}", "--kind", "migration_read", "--kind",
+      "migration_read_exclusive", "--kind", "migration_write"]),
+    ("linux-7.3-arm64-64k-l3-quiescent", "summary.txt", ["summary"]),
+    ("linux-7.3-arm64-64k-l3-quiescent", "vmas.txt", ["vmas", "-p", "{pid}"]),
+    ("linux-6.1-arm64-l4-quiescent", "summary.txt", ["summary"]),
+    ("linux-6.1-arm64-l4-quiescent", "vmas.txt", ["vmas", "-p", "{pid}"]),
 ]
 
 

@@ -38,6 +38,14 @@ HEADER_TYPES = {
     "5.10": {27: "hwpoison", 28: "migration_read", 29: "migration_write",
              30: "device_private_write", 31: "device_private_read"},
 }
+# arm64 kernels built from the same sources and options: the same table,
+# except that arm64 6.1 has no PTE markers (CONFIG_PTE_MARKER came with
+# PTE_MARKER_UFFD_WP, which needs HAVE_ARCH_USERFAULTFD_WP: arm64 from v6.10).
+HEADER_TYPES["7.3-arm64"] = HEADER_TYPES["7.3-arm64-64k"] = HEADER_TYPES["7.3"]
+HEADER_TYPES["6.1-arm64"] = {
+    23: "hwpoison", 24: "migration_read", 25: "migration_read_exclusive",
+    26: "migration_write", 27: "device_private_write", 28: "device_private_read",
+    29: "device_exclusive", 30: "device_exclusive", 31: "swapin_error"}
 MARKER_BITS = {1: "uffd_wp", 2: "poison", 4: "guard"}
 # Kernels whose pagemap does not report uffd-wp (PM_UFFD_WP came with
 # commit fb8e37f35a2f ("mm/pagemap: export uffd-wp protection information")

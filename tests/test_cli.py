@@ -15,6 +15,7 @@ import pytest
 from conftest import load
 from drgn_softleaf.cli import main
 from drgn_softleaf.demo import unpack
+from drgn_softleaf.target import get_target
 from golden import CASES, golden_path, render
 
 SCRIPT = str(Path(sys.executable).parent / "drgn-softleaf")
@@ -44,7 +45,8 @@ def core_args(name):
 
 
 @pytest.mark.parametrize("name", ["linux-7.3-l5-quiescent", "linux-6.1-l5-quiescent",
-                                  "linux-5.10-l5-quiescent"])
+                                  "linux-5.10-l5-quiescent", "linux-7.3-arm64-l5-quiescent",
+                                  "linux-6.1-arm64-l4-quiescent"])
 def test_jsonl_contract(name, capsys):
     _, manifest = load(name)
     status, out, err = run_cli(
@@ -74,7 +76,8 @@ def test_jsonl_contract(name, capsys):
     if "marker" in made:
         assert set(by_kind["marker"]["marker"]) <= {"uffd_wp", "poison", "guard"}
     pmd = [r for r in rows if r["level"] == "pmd"]
-    assert pmd and all(r["size"] == 2 << 20 and r["addr"] % (2 << 20) == 0 for r in pmd)
+    pmd_size = 1 << get_target(load(name)[0]).level_shift("pmd")
+    assert pmd and all(r["size"] == pmd_size and r["addr"] % pmd_size == 0 for r in pmd)
 
 
 def test_jsonl_migration_fields(capsys):
@@ -157,7 +160,9 @@ def test_console_script_no_traceback():
 
 @pytest.mark.parametrize("name", ["linux-7.3-l5-quiescent", "linux-6.12-l5-quiescent",
                                   "linux-6.1-l5-quiescent", "linux-5.10-l5-quiescent",
-                                  "linux-7.3-l5-numa"])
+                                  "linux-7.3-l5-numa", "linux-7.3-arm64-l5-quiescent",
+                                  "linux-7.3-arm64-64k-l3-quiescent",
+                                  "linux-6.1-arm64-l4-quiescent"])
 def test_jsonl_fast_path_equals_entry_json(name):
     """The vectorized JSON Lines writer gives exactly what entry_json() gives
     for every entry of the typed API."""

@@ -110,7 +110,8 @@ def test_memory_map_sections_equal_drgn(name):
 
 
 @pytest.mark.parametrize("name", ["linux-7.3-l5-quiescent", "linux-6.12-l5-quiescent",
-                                  "linux-7.3-l5-migrate"])
+                                  "linux-7.3-l5-migrate", "linux-7.3-arm64-l5-migrate",
+                                  "linux-7.3-arm64-64k-l3-quiescent"])
 def test_select_pte_group_equals_batch_classification(name):
     """What triage picks out of PTE groups is exactly the entries the full
     batch classification calls neither present nor marker, at the same

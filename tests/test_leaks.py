@@ -112,7 +112,9 @@ def test_api_report_matches(capsys):
 
 @pytest.mark.parametrize("name", ["linux-7.3-l5-quiescent", "linux-6.12-l5-quiescent",
                                   "linux-7.3-l5-paths", "linux-6.1-l5-quiescent",
-                                  "linux-5.10-l5-quiescent"])
+                                  "linux-5.10-l5-quiescent", "linux-7.3-arm64-l5-quiescent",
+                                  "linux-7.3-arm64-64k-l3-quiescent",
+                                  "linux-6.1-arm64-l4-quiescent"])
 def test_identity_holds_for_every_present_folio(name):
     """The identity rule that calls a migration folio `stuck` when it is not
     what its entry says (mapping and index against the VMA and address)
