@@ -110,8 +110,8 @@ def run_pure_floor(prog: Any) -> Dict[str, Any]:
     target = get_target(prog)
     layout = target.layout
     size = layout.entries_per_table * 8
-    present = np.uint64(layout.table_present_mask)
-    huge = np.uint64(layout.huge_mask)
+    table_mask = np.uint64(layout.table_mask)
+    table_value = np.uint64(layout.table_value)
     addr_mask = np.uint64(target.physical_mask & ~(size - 1))
     user_end = layout.user_range(target.levels)[1]
     top_shift = target.level_shifts[0][1]
@@ -127,7 +127,7 @@ def run_pure_floor(prog: Any) -> Dict[str, Any]:
                 tables += 1
                 if depth == 0:
                     arr = arr[:(user_end - 1 >> top_shift) + 1]
-                sel = arr[((arr & present) != 0) & ((arr & huge) == 0)]
+                sel = arr[(arr & table_mask) == table_value]
                 found.extend((sel & addr_mask).tolist())
             frontier = found
         for phys in frontier:

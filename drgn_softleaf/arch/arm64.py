@@ -117,7 +117,10 @@ class Arm64:
     max_possible_physmem_bits = 52
     # pte_none() and friends: !pte_val() (no ignored bits).
     none_ignore_mask = 0
-    table_present_mask = PMD_TYPE_TABLE
+    # An upper-level entry points to a table iff (entry & table_mask) ==
+    # table_value (table_present(), array-wise).
+    table_mask = PTE_TYPE_MASK
+    table_value = PMD_TYPE_TABLE
     # pte_special().
     special_mask = PTE_SPECIAL
 
@@ -324,7 +327,16 @@ class Arm64:
             names.append("prot_none")
         elif not self.swap.present_invalid and value & PMD_PRESENT_INVALID:
             names.append("pmd_present_invalid")
-        if not (value & PTE_VALID and value & PTE_TYPE_MASK == PMD_TYPE_TABLE and level != "pte"):
+        if value & PTE_VALID and value & PTE_TYPE_MASK == PMD_TYPE_TABLE and level != "pte":
+            # Table descriptor attributes (pgtable-hwdef.h PMD_TABLE_*,
+            # PUD_TABLE_*; AF with FEAT_HAFT).
+            for bit, name in ((10, "af"), (59, "pxn_table"), (60, "uxn_table"),
+                              (63, "ns_table")):
+                if value >> bit & 1:
+                    names.append(name)
+            if (value >> 61) & 3:
+                names.append(f"ap_table={(value >> 61) & 3}")
+        else:
             names.append(f"attrindx={(value >> 2) & 7}")
             for mask, name in ((PTE_USER, "user"), (PTE_RDONLY, "rdonly"), (PTE_AF, "af"),
                                (PTE_GP, "gp"), (PTE_DBM, "dbm"), (PTE_CONT, "cont"),

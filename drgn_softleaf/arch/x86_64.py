@@ -82,8 +82,10 @@ class X86_64:
     # Masks for fast paths that test many entries at once.
     present_mask = _PAGE_PRESENT | _PAGE_PROTNONE
     none_ignore_mask = _PAGE_KNL_ERRATUM_MASK
-    table_present_mask = _PAGE_PRESENT
-    huge_mask = _PAGE_PSE
+    # An upper-level entry points to a table iff (entry & table_mask) ==
+    # table_value (table_present(), array-wise).
+    table_mask = _PAGE_PRESENT | _PAGE_PSE
+    table_value = _PAGE_PRESENT
     # pte_special(): a mapping that has no struct page to refcount (raw
     # pfns, the zero page), which vm_normal_page() does not look up.
     special_mask = 1 << _PAGE_BIT_SPECIAL
