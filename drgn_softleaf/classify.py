@@ -303,7 +303,7 @@ def classify_value(
         if layout.pud_present(raw):
             if not layout.pud_leaf(raw):
                 return LeafEntry(vma, addr, size, level, raw, Kind.INVALID,
-                                 note="PUD entry points to a table")
+                                 note="present PUD entry that is not a leaf (pud_bad())")
             return _present(target, vma, addr, size, level, raw)
         if layout.pud_leaf(raw):
             # pud_present() looks at the present bit alone, but a huge PUD

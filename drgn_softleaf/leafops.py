@@ -259,7 +259,7 @@ class Leafops:
         self.migration_ad = migration_ad
         self.device_private_pmd = device_private_pmd
         # A swap PTE can hold a type field wider than MAX_SWAPFILES_SHIFT
-        # (arm64 before v6.0: __SWP_TYPE_BITS 6): numbers no kernel
+        # (arm64 before v5.19: __SWP_TYPE_BITS 6): numbers no kernel
         # defines are invalid.
         types = table.types()
         width = 1 << max(5, layout.swp_type_bits)

@@ -176,7 +176,7 @@ def test_kernel_constants():
     invalid_old = (user_thp & ~1) | (1 << 59)
     assert old.pmd_present(invalid_old) and not old.pmd_protnone(invalid_old)
     assert not old.pte_present(invalid_old)
-    # Swap PTE layouts: type at bits 6-10 (v6.10+), 3-7 (v6.0+), 2-7.
+    # Swap PTE layouts: type at bits 6-10 (v6.10+), 3-7 (v5.19+), 2-7.
     assert new.swp_entry(3, 5) == (3 << 6) | (5 << 12)
     assert old.swp_entry(3, 5) == (3 << 3) | (5 << 8)
     assert oldest.swp_entry(3, 5) == (3 << 2) | (5 << 8)
@@ -275,6 +275,36 @@ def test_random_values_never_raise(name):
         for level in ("pte", "pmd", "pud"):
             for hugetlb in (False, True):
                 assert classify_value(target, v, level, hugetlb=hugetlb).raw == v
+
+
+def test_lpa2_off_despite_52_bit_physmem():
+    """From v6.9 to v6.12, MAX_PHYSMEM_BITS stayed 52 in a 4K LPA2 build
+    booted without LPA2 (fixed by Linux kernel commit bf74bb73cd87): bits
+    9:8 are then the shareability (PTE_MAYBE_SHARED is PTE_SHARED), not
+    PA[51:50]. LPA2 is on exactly when the 52-bit VA is."""
+    layout = Arm64(12, 52, 48, 52, NEW)
+    user = 0x3 | 0x300 | 0x400 | (1 << 6) | (0x41234 << 12)
+    assert layout.leaf_pfn(user, 12, layout.physical_mask()) == 0x41234
+    assert layout.physical_mask() == (1 << 48) - 1
+    assert Arm64(12, 52, 52, 52, NEW).physical_mask() == (1 << 52) - 1
+
+
+def test_non_present_pud_is_not_a_leaf():
+    """pud_leaf() is pud_present() && !pud_table(): arm64 has no PUD THP
+    and no pudp_invalidate(), so a non-present PUD outside hugetlb is
+    invalid, whatever its low bits."""
+    target = target_for("4k-48")
+    for value in (0x50C0, 0x40, 0x1234000):
+        assert classify_value(target, value, "pud").kind == Kind.INVALID
+
+
+def test_corrupt_high_address_bits_are_kept():
+    """__pte_to_phys() applies no PHYS_MASK: since v6.9 bits 48-49 of a
+    48-bit configuration's descriptor stay in the pfn (so that an entry past
+    the memory map is seen as one); before, PTE_ADDR_LOW ends at bit 47."""
+    value = 0x3 | (1 << 48) | (0x41234 << 12)
+    assert LAYOUTS["4k-48"][0].leaf_pfn(value, 12, 0) == (1 << 36) | 0x41234
+    assert LAYOUTS["4k-48-v6.1"][0].leaf_pfn(value, 12, 0) == 0x41234
 
 
 def test_no_pud_leaf_with_64k_pages():

@@ -25,7 +25,7 @@ def vmcoreinfo(prog):
 
 class Arm64Walk:
     """An independent arm64 walk and pagemap decoder (any granule; LPA2 and
-    FEAT_LPA addresses; the v6.10+ and v6.0-v6.9 swap PTE layouts), from
+    FEAT_LPA addresses; the v6.10+ and v5.19-v6.9 swap PTE layouts), from
     arch/arm64/include/asm/pgtable*.h."""
 
     def __init__(self, prog):
@@ -39,9 +39,13 @@ class Arm64Walk:
         folded = self.levels < (build_va - 4) // bits
         self.counts = [1 << bits if folded else 1 << (build_va - self.shifts[0])] + \
             [1 << bits] * (self.levels - 1)
-        pa52 = int(info["NUMBER(MAX_PHYSMEM_BITS)"]) == 52
-        self.high = (0xF << 12, 36) if pa52 and self.page_shift == 16 else \
-            (0x3 << 8, 42) if pa52 else (0, 0)
+        # 64K: PA[51:48] in bits 15:12 with 52-bit PAs; 4K and 16K: PA[51:50]
+        # in bits 9:8 with LPA2, which is on exactly with a 52-bit VA.
+        if self.page_shift == 16:
+            pa52 = int(info["NUMBER(MAX_PHYSMEM_BITS)"]) == 52
+            self.high = (0xF << 12, 36) if pa52 else (0, 0)
+        else:
+            self.high = (0x3 << 8, 42) if va == 52 else (0, 0)
         # PAGE_NONE (protection_map[VM_NONE]) has bit 58 before v6.10.
         self.v610 = not prog["protection_map"][0].pgprot.value_() >> 58 & 1
 

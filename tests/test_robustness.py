@@ -424,7 +424,7 @@ def test_kernel_tables_have_no_present_flags():
 def test_decode_table_pud_and_no_vma():
     prog, _ = load(DEMO)
     _, out = _run(prog, ["decode", "0x0000000020268067"])
-    assert "PUD entry points to a table" in out
+    assert "present PUD entry that is not a leaf" in out
     assert "protnone (None)" not in out
     _, out = _run(prog, ["decode", "--level", "pte", "0x8000000020268066"])
     assert "protnone (None)" not in out

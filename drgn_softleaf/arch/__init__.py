@@ -9,7 +9,7 @@ architecture a program is. A layout is pure bit logic (see
 what an arm64 layout depends on is read from the program here.
 """
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 from drgn import Architecture, FaultError, Program
 
@@ -55,11 +55,12 @@ def _arm64_swap_layout(prog: Program) -> Any:
 
     - ``protection_map[VM_NONE]`` is ``PAGE_NONE``, which holds
       ``PTE_PROT_NONE`` (bit 58) before v6.10 and ``PTE_PRESENT_INVALID``
-      (bit 11) since (arch/arm64/mm/mmap.c; mm/mmap.c before v6.0);
+      (bit 11) since (arch/arm64/mm/mmap.c; mm/mmap.c before v6.0; only the
+      ``VM_EXEC`` entries and ``PTE_SHARED`` are adjusted at boot);
     - before v6.10, the swap PTE has an exclusive bit (and its type moved
-      up one bit) where the kernel remembers ``PG_anon_exclusive``
-      (v5.19+): v5.19 itself did so without an arm64 bit, and is taken as
-      the later layout.
+      up one bit) where the kernel remembers ``PG_anon_exclusive``: both
+      came in v5.19 (Linux kernel commit 570ef363509b "arm64/pgtable:
+      support __HAVE_ARCH_PTE_SWP_EXCLUSIVE").
     """
     try:
         page_none = prog["protection_map"][0].value_()
@@ -78,8 +79,14 @@ def _arm64_swap_layout(prog: Program) -> Any:
 
 def _arm64(prog: Program) -> Arm64:
     info = vmcoreinfo(prog)
+    # Before NUMBER(TCR_EL1_T1SZ) (v5.9), the VA size in use is the
+    # kernel's vabits_actual variable (v5.4+).
     try:
-        return Arm64.from_vmcoreinfo(info, _arm64_swap_layout(prog))
+        vabits_actual: Optional[int] = prog["vabits_actual"].value_()
+    except (KeyError, LookupError, FaultError):
+        vabits_actual = None
+    try:
+        return Arm64.from_vmcoreinfo(info, _arm64_swap_layout(prog), vabits_actual)
     except ValueError as e:
         raise UnsupportedArchitecture(f"arm64: {e}") from None
 

@@ -11,11 +11,14 @@ what the program says (VMCOREINFO and two probes, see
 
 One kernel build can run with different layouts: the granule (``PAGE_SHIFT``
 12, 14 or 16) and ``VA_BITS`` are fixed at build time, but a 52-bit kernel
-falls back to 48 bits (and one level fewer) on hardware without FEAT_LVA or
-FEAT_LPA2, or with ``arm64.nolva``; and with 4K or 16K pages, descriptors
-hold PA[51:50] in bits 9:8 only while LPA2 is on. The PTE layout changed in
-v6.10 (PTE_PRESENT_INVALID over nG, new swap PTE layout with uffd-wp) and
-the swap PTE layout in v6.0 (the exclusive bit).
+falls back on hardware without FEAT_LVA or FEAT_LPA2, or with
+``arm64.nolva`` (4K: 48 bits and one level fewer; 16K: 47 bits,
+``VA_BITS_MIN``; 64K: 48 bits, same levels); and with 4K or 16K pages,
+descriptors hold PA[51:50] in bits 9:8 only while LPA2 is on, which is
+exactly when the 52-bit VA is in use (``TCR_EL1.DS`` goes with
+``ARM64_HAS_VA52``). The PTE layout changed in v6.10 (PTE_PRESENT_INVALID
+over nG, new swap PTE layout with uffd-wp) and the swap PTE layout in v5.19
+(the exclusive bit, with ``PG_anon_exclusive``).
 """
 
 from dataclasses import dataclass
@@ -47,7 +50,7 @@ PTE_WRITE = PTE_DBM
 PTE_SWP_EXCLUSIVE = 1 << 2
 PTE_DIRTY = 1 << 55
 PTE_SPECIAL = 1 << 56
-# Since v6.10 (Linux kernel commit 3d2b98a5d98b "arm64/mm: Move
+# Since v6.10 (Linux kernel commit 55564814a838 "arm64/mm: Move
 # PTE_PRESENT_INVALID to overlay PTE_NG"): a present entry that the hardware
 # must not use (PROT_NONE, or a PMD being split) is !PTE_VALID with nG set.
 PTE_PRESENT_INVALID = PTE_NG
@@ -89,10 +92,12 @@ SWAP_PTE_LAYOUTS: Dict[str, SwapPteLayout] = {
     # zero), bits 12-61: swap offset".
     "present_invalid": SwapPteLayout("present_invalid", 6, 5, 12, 50, PTE_SWP_EXCLUSIVE,
                                      PTE_SWP_UFFD, True),
-    # v6.0 to v6.9: "bits 2: remember PG_anon_exclusive, bits 3-7: swap
-    # type, bits 8-57: swap offset, bit 58: PTE_PROT_NONE (must be zero)".
+    # v5.19 to v6.9 (Linux kernel commit 570ef363509b "arm64/pgtable:
+    # support __HAVE_ARCH_PTE_SWP_EXCLUSIVE"): "bits 2: remember
+    # PG_anon_exclusive, bits 3-7: swap type, bits 8-57: swap offset, bit
+    # 58: PTE_PROT_NONE (must be zero)".
     "swp_exclusive": SwapPteLayout("swp_exclusive", 3, 5, 8, 50, PTE_SWP_EXCLUSIVE, 0, False),
-    # Up to v5.19: "bits 2-7: swap type, bits 8-57: swap offset".
+    # Up to v5.18: "bits 2-7: swap type, bits 8-57: swap offset".
     "prot_none": SwapPteLayout("prot_none", 2, 6, 8, 50, 0, 0, False),
 }
 
@@ -106,9 +111,11 @@ class Arm64:
     :param page_shift: ``PAGE_SHIFT``: 12, 14 or 16.
     :param va_bits: ``VA_BITS``, the build's (VMCOREINFO ``NUMBER(VA_BITS)``).
     :param vabits_actual: The VA size in use: ``64 - TCR_EL1.T1SZ``.
-    :param max_physmem_bits: ``MAX_PHYSMEM_BITS`` in use (VMCOREINFO): 52
-        when descriptors carry PA[51:48] (64K, FEAT_LPA) or PA[51:50] (4K
-        and 16K, LPA2 on).
+    :param max_physmem_bits: ``MAX_PHYSMEM_BITS`` (VMCOREINFO): with 64K
+        pages, 52 when the build has 52-bit PAs (``CONFIG_ARM64_PA_BITS``),
+        whose PA[51:48] descriptors always carry in bits 15:12. (With 4K and
+        16K pages it is not the sign of LPA2: from v6.9 to v6.12 it stayed
+        52 with LPA2 off; the VA size in use is.)
     :param swap: The PTE era, from :data:`SWAP_PTE_LAYOUTS`.
     """
 
@@ -146,18 +153,21 @@ class Arm64:
         # whole page at the top (pgdir_is_page_size(), arch/arm64/mm/pgd.c).
         self.top_entries = (self.entries_per_table if self.levels < build_levels
                             else min(1 << (va_bits - top_shift), self.entries_per_table))
-        # __pte_to_phys(): PTE_ADDR_LOW is bits 49:PAGE_SHIFT; with 52-bit
-        # PAs, PTE_ADDR_HIGH is bits 15:12 (64K, FEAT_LPA) or 9:8 (LPA2),
-        # shifted up by PTE_ADDR_HIGH_SHIFT. Without LPA2, bits 9:8 are the
-        # shareability (PTE_MAYBE_SHARED), not address bits.
-        self._addr_low = ((1 << (50 - page_shift)) - 1) << page_shift
-        if max_physmem_bits > 48:
-            if page_shift == 16:
-                self._addr_high, self._addr_high_shift = 0xF << 12, 36
-            else:
-                self._addr_high, self._addr_high_shift = 0x3 << 8, 42
+        # __pte_to_phys(), which applies no PHYS_MASK: PTE_ADDR_LOW is bits
+        # 49:PAGE_SHIFT since v6.9 (47:PAGE_SHIFT before); with 52-bit PAs,
+        # PTE_ADDR_HIGH is bits 15:12 (64K, FEAT_LPA) or 9:8 (4K and 16K,
+        # LPA2 on), shifted up by PTE_ADDR_HIGH_SHIFT. With LPA2 off, bits
+        # 9:8 are the shareability (PTE_MAYBE_SHARED), cleared first.
+        top = 50 if swap.present_invalid else 48
+        self._addr_low = ((1 << (top - page_shift)) - 1) << page_shift
+        if page_shift == 16:
+            pa52 = max_physmem_bits > 48
+            self._addr_high, self._addr_high_shift = (0xF << 12, 36) if pa52 else (0, 0)
         else:
-            self._addr_high, self._addr_high_shift = 0, 0
+            pa52 = vabits_actual == 52
+            self._addr_high, self._addr_high_shift = (0x3 << 8, 42) if pa52 else (0, 0)
+        # PHYS_MASK_SHIFT in use.
+        self.phys_bits = 52 if pa52 else 48
         if swap.present_invalid:
             self.present_mask = PTE_VALID | PTE_PRESENT_INVALID
             self.present_flag_bits: Tuple[Tuple[str, int], ...] = (("uffd_wp", PTE_UFFD),)
@@ -182,10 +192,12 @@ class Arm64:
                 f"max_physmem_bits={self.max_physmem_bits}, swap={self.swap.name!r})")
 
     @classmethod
-    def from_vmcoreinfo(cls, info: Mapping[str, str], swap: SwapPteLayout) -> "Arm64":
+    def from_vmcoreinfo(cls, info: Mapping[str, str], swap: SwapPteLayout,
+                        vabits_actual: Optional[int] = None) -> "Arm64":
         """
         Make the layout from VMCOREINFO: ``PAGESIZE``, ``NUMBER(VA_BITS)``,
         ``NUMBER(TCR_EL1_T1SZ)`` (the VA size in use, since v5.9; before,
+        *vabits_actual*, the kernel's ``vabits_actual`` variable, else
         ``VA_BITS``) and ``NUMBER(MAX_PHYSMEM_BITS)``.
 
         :raises ValueError: if a value is missing or out of range.
@@ -197,7 +209,10 @@ class Arm64:
         except (KeyError, ValueError) as e:
             raise ValueError(f"VMCOREINFO lacks what arm64 needs ({e})") from None
         t1sz = info.get("NUMBER(TCR_EL1_T1SZ)")
-        vabits_actual = 64 - int(t1sz, 0) if t1sz else va_bits
+        if t1sz:
+            vabits_actual = 64 - int(t1sz, 0)
+        elif vabits_actual is None:
+            vabits_actual = va_bits
         if page_size & (page_size - 1):
             raise ValueError(f"bad PAGESIZE {page_size}")
         return cls(page_size.bit_length() - 1, va_bits, vabits_actual, max_physmem_bits, swap)
@@ -241,8 +256,9 @@ class Arm64:
         return 0, 1 << self.vabits_actual
 
     def physical_mask(self, sme_mask: int = 0) -> int:
-        """``PHYS_MASK``: the physical address bits in use."""
-        return (1 << self.max_physmem_bits) - 1
+        """``PHYS_MASK``: the physical address bits in use. (Not applied
+        to descriptors: ``__pte_to_phys()`` does not.)"""
+        return (1 << self.phys_bits) - 1
 
     # -- present / none ------------------------------------------------------
 
@@ -283,10 +299,9 @@ class Arm64:
             return bool(pmd & self.present_mask)
         return bool(pmd & (self.present_mask | PMD_PRESENT_INVALID))
 
-    @staticmethod
-    def pmd_leaf(pmd: int) -> bool:
-        """``pmd_leaf()`` of a present entry: not a table descriptor."""
-        return pmd & PTE_TYPE_MASK != PMD_TYPE_TABLE
+    def pmd_leaf(self, pmd: int) -> bool:
+        """``pmd_leaf()``: ``pmd_present() && !pmd_table()``."""
+        return self.pmd_present(pmd) and pmd & PTE_TYPE_MASK != PMD_TYPE_TABLE
 
     def pud_present(self, pud: int) -> bool:
         """``pud_present()``: ``pte_present()`` of the entry."""
@@ -294,12 +309,14 @@ class Arm64:
 
     def pud_leaf(self, pud: int) -> bool:
         """
-        ``pud_leaf()`` of a present entry: not a table descriptor. With 64K
-        pages ``pud_table()`` is always true, so a PUD is never a leaf.
+        ``pud_leaf()``: ``pud_present() && !pud_table()``. With 64K pages
+        ``pud_table()`` is always true, so a PUD is never a leaf. (arm64 has
+        no PUD THP and no ``pudp_invalidate()``: a non-present PUD is never
+        a leaf either.)
         """
         if self.page_shift == 16:
             return False
-        return pud & PTE_TYPE_MASK != PMD_TYPE_TABLE
+        return self.pud_present(pud) and pud & PTE_TYPE_MASK != PMD_TYPE_TABLE
 
     @staticmethod
     def table_present(entry: int) -> bool:
@@ -372,13 +389,14 @@ class Arm64:
         maps (``(__pmd_to_phys(pmd) & PMD_MASK) >> PAGE_SHIFT``).
 
         :param shift: The level's shift (:meth:`level_shifts`).
+        :param physical_mask: Unused: arm64 applies no mask here.
         """
-        return (self._to_phys(val) & physical_mask & ~((1 << shift) - 1)) >> self.page_shift
+        return (self._to_phys(val) & ~((1 << shift) - 1)) >> self.page_shift
 
     def table_phys(self, entry: int, physical_mask: int) -> int:
         """Physical address of the table an upper-level entry points to
         (``pmd_page_paddr()``)."""
-        return self._to_phys(entry) & physical_mask
+        return self._to_phys(entry)
 
     # -- swap entries --------------------------------------------------------
 
@@ -460,9 +478,8 @@ class Arm64Vector:
         return (arr >> self._off_shift) & self._off_mask
 
     def pte_pfn(self, arr, physical_mask: int):  # type: ignore[no-untyped-def]
-        """``pte_pfn()``."""
-        np = self.np
+        """``pte_pfn()`` (no mask applied, as in the scalar one)."""
         phys = arr & self._low
         if self._high:
             phys = phys | ((arr & self._high) << self._high_shift)
-        return (phys & np.uint64(physical_mask)) >> self._page
+        return phys >> self._page
