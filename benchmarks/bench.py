@@ -7,6 +7,7 @@ page-table page once) and against what a drgn user does today.
     python benchmarks/bench.py                      # the perf fixture
     python benchmarks/bench.py --fixture linux-7.3-l5-quiescent
     python benchmarks/bench.py -c VMCORE -s VMLINUX --crash /path/to/crash
+    python benchmarks/bench.py --layouts            # the vector path per architecture
 
 Each measurement runs in a fresh process, so its peak RSS is its own. Times
 exclude loading the program (vmcore and debug info). Printed: time, leaf
@@ -341,6 +342,65 @@ def measure_crash(crash: str, args: argparse.Namespace,
             "peak_rss_mb": int(rss_kb) / 1024, "exit": proc.returncode}
 
 
+def run_layouts(entries: int, repeat: int) -> None:
+    """
+    The NumPy classifier of whole PTE tables (count_pte_group(), what
+    summary and leaks run on) on the same mix of entries under each
+    architecture layout: x86-64 and arm64 with 4K, 16K and 64K pages in
+    each PTE era. Prints entries per second; the arm64 layouts should match
+    x86-64's.
+    """
+    import array
+    from collections import Counter
+
+    from drgn_softleaf.arch.arm64 import SWAP_PTE_LAYOUTS, Arm64
+    from drgn_softleaf.arch.x86_64 import X86_64_LAYOUT
+    from drgn_softleaf.classify import count_pte_group
+    from drgn_softleaf.leafops import Leafops, SwapTypeTable
+    from drgn_softleaf.target import Target
+    from drgn_softleaf.walk import PteSlots, Vma
+
+    layouts = {"x86_64": X86_64_LAYOUT}
+    for era in SWAP_PTE_LAYOUTS.values():
+        for shift in (12, 14, 16):
+            layouts[f"arm64 {1 << shift - 10}K {era.name}"] = Arm64(shift, 48, 48, 48, era)
+    table = SwapTypeTable.linux_6_15()
+    vma = Vma(0, 0, 1 << 47, 0x3, None, False, True, False)
+    rng = random.Random(0)
+    print(f"{'layout':34} {'entries/s':>12}")
+    for name, layout in layouts.items():
+        levels = layout.paging_levels({}, {}) if name == "x86_64" else layout.levels
+        ops = Leafops(layout, table, 36, True)
+        target = Target(layout, levels, layout.level_shifts(levels),
+                        layout.table_entries(levels), 48, 0, layout.physical_mask(), table,
+                        ops, name, ())
+        n = layout.entries_per_table
+        groups = []
+        for t in range(entries // n):
+            values = []
+            for _ in range(n):
+                r = rng.random()
+                if r < 0.7:
+                    values.append(0x3 | 0x400 | (rng.getrandbits(30) << layout.page_shift)
+                                  if name != "x86_64" else 0x67 | (rng.getrandbits(30) << 12))
+                elif r < 0.9:
+                    values.append(0)
+                else:
+                    values.append(ops.softleaf_to_pte(ops.swp_entry(rng.randrange(32),
+                                                                    rng.getrandbits(20))))
+            raw = array.array("Q", values).tobytes()
+            groups.append(PteSlots(vma, t * n << layout.page_shift, memoryview(raw).cast("Q"),
+                                   0, n, 0))
+        best = None
+        for _ in range(repeat):
+            start = time.perf_counter()
+            count_pte_group(target, groups, Counter())
+            took = time.perf_counter() - start
+            best = took if best is None else min(best, took)
+        assert best is not None
+        print(f"{name:34} {len(groups) * n / best:12.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -358,9 +418,15 @@ def main() -> None:
                             list(_RUNS) + ["follow_phys"]))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--layouts", action="store_true",
+                        help="only time the vector classifier under each architecture "
+                        "layout (no vmcore)")
     args = parser.parse_args()
     if args.child:
         child(args)
+        return
+    if args.layouts:
+        run_layouts(1 << 20, args.repeat)
         return
     if not args.core:
         from drgn_softleaf.demo import unpack
