@@ -314,3 +314,38 @@ def test_no_pud_leaf_with_64k_pages():
     assert classify_value(target, block, "pud").kind == Kind.INVALID
     target = target_for("4k-48")
     assert classify_value(target, block, "pud").kind == Kind.PRESENT
+
+
+# What each arm64 fixture's kernel is: (page shift, levels, entries of the top
+# table, PTE era, descriptors with 52-bit PAs). From how each was built and
+# booted (contrib/fixtures/kconfig/*-arm64*.config, the QEMU command line).
+FIXTURE_LAYOUTS = {
+    # 4K, 52-bit VA under -cpu max (LPA2): 5 levels, PTRS_PER_PGD 16.
+    "linux-7.3-arm64-l5-quiescent": (12, 5, 16, "present_invalid", True),
+    # The same kernel with arm64.nolva: 48 bits, the top level folded at run
+    # time (a whole page of 512 entries), no LPA2.
+    "linux-7.3-arm64-l4-quiescent": (12, 4, 512, "present_invalid", False),
+    # 64K, 52-bit VA and PA (FEAT_LPA): 3 levels, PTRS_PER_PGD 1024.
+    "linux-7.3-arm64-64k-l3-quiescent": (16, 3, 1024, "present_invalid", True),
+    # 6.1: 4K, 48-bit VA, the v5.19-v6.9 layout.
+    "linux-6.1-arm64-l4-quiescent": (12, 4, 512, "swp_exclusive", False),
+}
+
+
+@pytest.mark.parametrize("name", FIXTURE_LAYOUTS)
+def test_fixture_layout_is_probed(name):
+    """The layout worked out from each real arm64 dump (VMCOREINFO,
+    protection_map[VM_NONE], PG_anon_exclusive) is the one its kernel was
+    built and booted with."""
+    from conftest import load
+    from drgn_softleaf.target import get_target
+
+    prog, manifest = load(name)
+    target = get_target(prog)
+    layout = target.layout
+    page_shift, levels, top, era, pa52 = FIXTURE_LAYOUTS[name]
+    assert (layout.page_shift, target.levels, target.table_entries[0], layout.swap.name) == \
+        (page_shift, levels, top, era)
+    assert (layout.phys_bits == 52) == pa52
+    assert levels == manifest["paging_levels"]
+    assert prog["PAGE_SHIFT"].value_() == page_shift
