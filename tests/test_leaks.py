@@ -148,5 +148,6 @@ def test_identity_holds_for_every_present_folio(name):
             anon_in_file += bool(anon and entry.vma.file)
             if problem:
                 problems.append((space.pid, hex(entry.addr), entry.vma.file, problem))
-    assert checked > 1000 and anon_in_file >= 8
+    # (Over 4 MiB of memory: 1000 pages of 4 KiB, fewer larger ones.)
+    assert checked > 1000 >> (prog["PAGE_SHIFT"].value_() - 12) and anon_in_file >= 8
     assert problems == []
