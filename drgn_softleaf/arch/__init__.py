@@ -40,14 +40,6 @@ def vmcoreinfo(prog: Program) -> Dict[str, str]:
     return out
 
 
-def _has_constant(prog: Program, name: str) -> bool:
-    try:
-        prog.constant(name)
-    except LookupError:
-        return False
-    return True
-
-
 def _arm64_swap_layout(prog: Program) -> Any:
     """
     Which arm64 PTE era the kernel is, by what it does rather than its
@@ -72,7 +64,10 @@ def _arm64_swap_layout(prog: Program) -> Any:
         ) from None
     if not page_none & PTE_PROT_NONE:
         return SWAP_PTE_LAYOUTS["present_invalid"]
-    if _has_constant(prog, "PG_anon_exclusive"):
+    # (target.py imports this module: its helper, at call time.)
+    from drgn_softleaf.target import has_constant
+
+    if has_constant(prog, "PG_anon_exclusive"):
         return SWAP_PTE_LAYOUTS["swp_exclusive"]
     return SWAP_PTE_LAYOUTS["prot_none"]
 
