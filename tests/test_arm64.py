@@ -89,6 +89,11 @@ def test_from_vmcoreinfo():
         (12, 52, 48, 4)
     assert layout.user_range(4) == (0, 1 << 48)
     assert layout.kernel_range(4) == (0xFFFF000000000000, 1 << 64)
+    # Before NUMBER(TCR_EL1_T1SZ) (v5.9): the kernel's vabits_actual, else
+    # VA_BITS.
+    old = {k: v for k, v in info.items() if k != "NUMBER(TCR_EL1_T1SZ)"}
+    assert Arm64.from_vmcoreinfo(old, OLD, 48).vabits_actual == 48
+    assert Arm64.from_vmcoreinfo(old, OLD).vabits_actual == 52
     with pytest.raises(ValueError):
         Arm64.from_vmcoreinfo({"PAGESIZE": "4096"}, NEW)
     with pytest.raises(ValueError):
