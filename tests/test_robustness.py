@@ -19,6 +19,7 @@ import pytest
 from conftest import load
 from drgn_softleaf.cli import main
 from drgn_softleaf.demo import unpack
+from drgn_softleaf.target import get_target
 
 SCRIPT = str(Path(sys.executable).parent / "drgn-softleaf")
 DEMO = "linux-7.3-l5-quiescent"
@@ -244,15 +245,16 @@ def test_help_documents_exit_status_and_examples(capsys):
 # -- corrupted page tables ---------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def corrupted():
-    """The demo dump with three of the scenario's PTE tables overwritten with
-    random bytes (an overlay segment: the dump file is untouched)."""
+@pytest.fixture(scope="module", params=[DEMO, "linux-7.3-arm64-l5-quiescent"])
+def corrupted(request):
+    """A quiescent dump (x86-64, arm64) with three of the scenario's PTE
+    tables overwritten with random bytes (an overlay segment: the dump file
+    is untouched)."""
     from drgn_softleaf import address_space
     from drgn_softleaf.scan import walk_address_space
     from drgn_softleaf.walk import PteSlots
 
-    fx = unpack(DEMO)
+    fx = unpack(request.param)
     manifest = json.loads(fx.manifest.read_text())
     prog = drgn.Program()
     prog.set_core_dump(str(fx.vmcore))
@@ -260,9 +262,10 @@ def corrupted():
     _, walk = walk_address_space(address_space(prog, pid=manifest["pid"]))
     tables = sorted({(item.table, item.base) for item in walk if isinstance(item, PteSlots)})
     rng = random.Random(8)
+    size = get_target(prog).table_entries[-1] * 8
     for table, _ in tables[-3:]:
-        data = bytes(rng.getrandbits(8) for _ in range(4096))
-        prog.add_memory_segment(table, 4096,
+        data = bytes(rng.getrandbits(8) for _ in range(size))
+        prog.add_memory_segment(table, size,
                                 lambda address, count, offset, physical, data=data:
                                 data[offset:offset + count], True)
     # Physical address of each corrupted table -> the address it maps.
@@ -299,18 +302,22 @@ def test_corrupted_tables_flag_every_impossible_row(corrupted):
     flagged = [r for r in rows if r["anomalies"]]
     assert len(flagged) > 100
     highest = prog["highest_memmap_pfn"].value_()
+    target = get_target(prog)
+    special = target.layout.special_mask
     for r in rows:
         # Every present pfn past the memory map in a normal mapping is
         # flagged, and nothing else is flagged as such.
-        beyond = (r["kind"] == "present" and r["pfn"] > highest and not r["raw"] & (1 << 9))
+        beyond = (r["kind"] == "present" and r["pfn"] > highest and not r["raw"] & special)
         assert beyond == any(a["what"] == "pfn-beyond-memmap" for a in r["anomalies"]), r
         if r["kind"] == "swap" and r["swap_file"] is None:
             assert [a["what"] for a in r["anomalies"]] == ["swap-no-device"]
         if r["kind"] == "invalid":
             assert [a["what"] for a in r["anomalies"]] == ["invalid"]
     # Rows outside the corrupted tables are unflagged.
+    span = 1 << target.level_shift("pmd")
+
     def corrupted_row(r):
-        return any(base <= r["addr"] < base + (2 << 20) for base in garbage.values())
+        return any(base <= r["addr"] < base + span for base in garbage.values())
 
     assert all(not r["anomalies"] for r in rows if not corrupted_row(r))
     assert sum(1 for r in rows if not corrupted_row(r)) > 500
@@ -325,7 +332,10 @@ def test_intact_fixtures_have_no_impossible_entries():
     from drgn_softleaf.commands import parse, run
 
     for name in ("linux-7.3-l5-quiescent", "linux-7.3-l4-quiescent", "linux-6.12-l5-quiescent",
-                 "linux-7.3-l5-migrate", "linux-7.3-l5-leak", "linux-7.3-l5-numa"):
+                 "linux-7.3-l5-migrate", "linux-7.3-l5-leak", "linux-7.3-l5-numa",
+                 "linux-7.3-arm64-l5-quiescent", "linux-7.3-arm64-l4-quiescent",
+                 "linux-7.3-arm64-l5-migrate", "linux-7.3-arm64-l5-leak",
+                 "linux-7.3-arm64-64k-l3-quiescent", "linux-6.1-arm64-l4-quiescent"):
         prog, manifest = load(name)
         out = io.StringIO()
         assert run(prog, parse(["summary", "--format", "json"]), out) == 0, name
