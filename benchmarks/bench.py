@@ -369,7 +369,7 @@ def run_layouts(entries: int, repeat: int) -> None:
     rng = random.Random(0)
     print(f"{'layout':34} {'entries/s':>12}")
     for name, layout in layouts.items():
-        levels = layout.paging_levels({}, {}) if name == "x86_64" else layout.levels
+        levels = layout.paging_levels({}, dict)
         ops = Leafops(layout, table, 36, True)
         target = Target(layout, levels, layout.level_shifts(levels),
                         layout.table_entries(levels), 48, 0, layout.physical_mask(), table,

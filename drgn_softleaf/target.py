@@ -117,28 +117,6 @@ def has_member(obj: Object, name: str) -> bool:
     return True
 
 
-class _LazyKconfig(Mapping[str, str]):
-    """The kernel's configuration, read only if a layout asks for it."""
-
-    def __init__(self, prog: Program) -> None:
-        self._prog = prog
-        self._config: Optional[Mapping[str, str]] = None
-
-    def _get(self) -> Mapping[str, str]:
-        if self._config is None:
-            self._config = _kconfig(self._prog) or {}
-        return self._config
-
-    def __getitem__(self, key: str) -> str:
-        return self._get()[key]
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._get())
-
-    def __len__(self) -> int:
-        return len(self._get())
-
-
 def _kconfig(prog: Program) -> Optional[Mapping[str, str]]:
     from drgn.helpers.linux.kconfig import get_kconfig
 
@@ -319,7 +297,8 @@ def get_target(prog: Program) -> Target:
         pass
     layout = arch_layout(prog)
     info = vmcoreinfo(prog)
-    levels = layout.paging_levels(info, _LazyKconfig(prog))
+    # The configuration is read only if the layout asks for it.
+    levels = layout.paging_levels(info, lambda: _kconfig(prog) or {})
     try:
         max_physmem_bits = int(info["NUMBER(MAX_PHYSMEM_BITS)"])
     except KeyError:

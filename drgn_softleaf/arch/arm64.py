@@ -22,7 +22,7 @@ over nG, new swap PTE layout with uffd-wp) and the swap PTE layout in v5.19
 """
 
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Callable, Dict, Mapping, Optional, Tuple
 
 __all__ = ("Arm64", "Arm64Vector", "SwapPteLayout", "SWAP_PTE_LAYOUTS")
 
@@ -219,7 +219,8 @@ class Arm64:
 
     # -- levels and address space ------------------------------------------
 
-    def paging_levels(self, info: Mapping[str, str], kconfig: Mapping[str, str]) -> int:
+    def paging_levels(self, info: Mapping[str, str],
+                      kconfig: Callable[[], Mapping[str, str]]) -> int:
         """Paging levels in use (from the VA size in use)."""
         return self.levels
 

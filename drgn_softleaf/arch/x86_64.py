@@ -8,7 +8,7 @@ Pure bit logic for x86-64 page-table entries, ported from
 ``pgtable_64_types.h`` and ``pgtable-invert.h``. Nothing here reads memory.
 """
 
-from typing import Mapping, Tuple
+from typing import Callable, Mapping, Tuple
 
 __all__ = ("X86_64", "X86_64Vector")
 
@@ -91,17 +91,18 @@ class X86_64:
     special_mask = 1 << _PAGE_BIT_SPECIAL
 
     @staticmethod
-    def paging_levels(info: Mapping[str, str], kconfig: Mapping[str, str]) -> int:
+    def paging_levels(info: Mapping[str, str],
+                      kconfig: Callable[[], Mapping[str, str]]) -> int:
         """
         Paging levels in use: VMCOREINFO ``NUMBER(pgtable_l5_enabled)``, else
         ``CONFIG_PGTABLE_LEVELS``, else 4.
 
         :param info: VMCOREINFO.
-        :param kconfig: The kernel's configuration (empty if unknown).
+        :param kconfig: Returns the kernel's configuration (empty if unknown).
         """
         if "NUMBER(pgtable_l5_enabled)" in info:
             return 5 if int(info["NUMBER(pgtable_l5_enabled)"]) else 4
-        return int(kconfig.get("CONFIG_PGTABLE_LEVELS", "4"))
+        return int(kconfig().get("CONFIG_PGTABLE_LEVELS", "4"))
 
     def table_entries(self, levels: int) -> Tuple[int, ...]:
         """Entries per table at each level from the top."""
