@@ -139,7 +139,7 @@ def run_pure_floor(prog: Any) -> Dict[str, Any]:
 
 
 def run_vmas(prog: Any) -> Dict[str, Any]:
-    from drgn_softleaf.walk import mm_vmas
+    from drgn_softleaf.vma import mm_vmas
 
     spaces = _spaces(prog)
     start = time.perf_counter()
@@ -192,7 +192,7 @@ def _command(prog: Any, argv: List[str]) -> Dict[str, Any]:
 
 def run_summary(prog: Any) -> Dict[str, Any]:
     from drgn_softleaf.scan import space_counts
-    from drgn_softleaf.walk import mm_vmas
+    from drgn_softleaf.vma import mm_vmas
 
     result = _command(prog, ["summary"])
     kinds: Dict[str, int] = {}
@@ -208,7 +208,7 @@ def run_leaks(prog: Any) -> Dict[str, Any]:
 
 
 def run_jsonl_big(prog: Any) -> Dict[str, Any]:
-    from drgn_softleaf.walk import mm_vmas
+    from drgn_softleaf.vma import mm_vmas
 
     big = max(_spaces(prog), key=lambda s: sum(v.end - v.start for v in mm_vmas(s.mm)))
     result = _command(prog, ["entries", "-p", str(big.pid), "--format", "jsonl"])
@@ -358,7 +358,8 @@ def run_layouts(entries: int, repeat: int) -> None:
     from drgn_softleaf.classify import count_pte_group
     from drgn_softleaf.leafops import Leafops, SwapTypeTable
     from drgn_softleaf.target import Target
-    from drgn_softleaf.walk import PteSlots, Vma
+    from drgn_softleaf.vma import Vma
+    from drgn_softleaf.walk import PteSlots
 
     layouts = {"x86_64": X86_64_LAYOUT}
     for era in SWAP_PTE_LAYOUTS.values():

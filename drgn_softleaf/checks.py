@@ -26,6 +26,7 @@ from drgn import FaultError, Program
 
 from drgn_softleaf.classify import Kind, LeafEntry
 from drgn_softleaf.enrich import SwapInfo
+from drgn_softleaf.probe import is_live
 from drgn_softleaf.target import get_target
 
 __all__ = (
@@ -126,9 +127,7 @@ def get_memory_map(prog: Program) -> MemoryMap:
     """
     import time
 
-    from drgn import ProgramFlags
-
-    live = bool(prog.flags & ProgramFlags.IS_LIVE)
+    live = is_live(prog)
     cached = prog.cache.get(_CACHE_KEY)
     if cached is not None and (not live or time.monotonic() - cached[0] < _LIVE_SECONDS):
         return cached[1]

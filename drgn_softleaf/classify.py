@@ -10,14 +10,14 @@ memory.
 """
 
 import dataclasses
-import enum
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
-from drgn_softleaf.leafops import SoftleafType
+from drgn_softleaf.leafops import Kind
 from drgn_softleaf.target import Target
-from drgn_softleaf.walk import HugeLeaf, NoneRange, PteSlots, Unreadable, Vma, WalkItem
+from drgn_softleaf.vma import Vma
+from drgn_softleaf.walk import HugeLeaf, NoneRange, PteSlots, Unreadable, WalkItem
 
 __all__ = (
     "Kind",
@@ -32,49 +32,6 @@ __all__ = (
 )
 
 
-class Kind(enum.Enum):
-    """What a leaf entry is. The values are the names used in output."""
-
-    PRESENT = "present"
-    NONE = "none"
-    SWAP = "swap"
-    MIGRATION_READ = "migration_read"
-    MIGRATION_READ_EXCLUSIVE = "migration_read_exclusive"
-    MIGRATION_WRITE = "migration_write"
-    DEVICE_PRIVATE_READ = "device_private_read"
-    DEVICE_PRIVATE_WRITE = "device_private_write"
-    DEVICE_EXCLUSIVE = "device_exclusive"
-    HWPOISON = "hwpoison"
-    MARKER = "marker"
-    SWAPIN_ERROR = "swapin_error"
-    INVALID = "invalid"
-    # A non-present entry of the kernel's own page tables (set_memory_np()
-    # and friends leave an inverted pfn): shown raw, never decoded.
-    KERNEL_NOT_PRESENT = "kernel_not_present"
-    UNREADABLE = "unreadable"
-
-    @property
-    def is_migration(self) -> bool:
-        return self in _MIGRATION_KINDS
-
-    @property
-    def has_pfn(self) -> bool:
-        """Whether entries of this kind carry a pfn."""
-        return self in _PFN_KINDS
-
-
-_FROM_SOFTLEAF: Dict[SoftleafType, Kind] = {t: Kind(t.value) for t in SoftleafType}
-_MIGRATION_KINDS = frozenset(
-    (Kind.MIGRATION_READ, Kind.MIGRATION_READ_EXCLUSIVE, Kind.MIGRATION_WRITE)
-)
-_PFN_KINDS = _MIGRATION_KINDS | {
-    Kind.PRESENT,
-    Kind.DEVICE_PRIVATE_READ,
-    Kind.DEVICE_PRIVATE_WRITE,
-    Kind.DEVICE_EXCLUSIVE,
-    Kind.HWPOISON,
-    Kind.SWAPIN_ERROR,
-}
 KIND_ORDER: Tuple[Kind, ...] = tuple(Kind)
 
 
@@ -202,8 +159,7 @@ def _softleaf_entry(
         # is a swap device's header).
         return LeafEntry(vma, addr, size, level, raw, Kind.INVALID, flags=flags,
                          note="non-present entry decodes to the none entry (swap 0:0)")
-    stype = ops.softleaf_type(entry)
-    kind = _FROM_SOFTLEAF[stype]
+    kind = ops.softleaf_type(entry)
     if kind == Kind.SWAP:
         return LeafEntry(
             vma, addr, size, level, raw, kind,
@@ -448,7 +404,7 @@ def _type_codes(target: Target) -> Any:
     ops = target.leafops
     codes = ops.__dict__.get("_kind_codes")
     if codes is None:
-        codes = np.array([KIND_ORDER.index(_FROM_SOFTLEAF[t]) for t, _ in ops.types],
+        codes = np.array([KIND_ORDER.index(t) for t, _ in ops.types],
                          dtype=np.uint8)
         ops.__dict__["_kind_codes"] = codes
     return codes

@@ -149,8 +149,6 @@ def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.Argumen
     """Build the parser for the sub-commands."""
     import textwrap
 
-    from drgn_softleaf.live import DEFAULT_CONFIRMATIONS, DEFAULT_INTERVAL
-
     example_prog = "%softleaf" if prog_name.startswith("%") else prog_name
     parser = _Parser(
         prog=prog_name,
@@ -174,19 +172,28 @@ def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.Argumen
         return sub.add_parser(name, help=help, description=description, epilog=epilog,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    def drgn_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--drgn", action="store_true",
-                       help="print drgn-softleaf Python API code that does the same "
-                       "(for a drgn session, where `prog` is defined) instead of running")
+    for arguments in _ARGUMENTS:
+        arguments(add)
+    return parser
 
-    def pid_option(p: argparse.ArgumentParser) -> None:
-        g = p.add_mutually_exclusive_group(required=True)
-        g.add_argument("-p", "--pid", type=_pid, action=_Once,
-                       help="the process (its address space) to examine; give it once")
-        g.add_argument("--kernel-tables", action="store_true",
-                       help="the kernel's own page tables (init_mm): non-present entries "
-                       "there are shown raw, not decoded")
 
+def _drgn_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--drgn", action="store_true",
+                   help="print drgn-softleaf Python API code that does the same "
+                   "(for a drgn session, where `prog` is defined) instead of running")
+
+
+def _pid_option(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("-p", "--pid", type=_pid, action=_Once,
+                   help="the process (its address space) to examine; give it once")
+    g.add_argument("--kernel-tables", action="store_true",
+                   help="the kernel's own page tables (init_mm): non-present entries "
+                   "there are shown raw, not decoded")
+
+
+def _summary_arguments(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The ``summary`` sub-command's arguments."""
     p = add("summary", "leaf entries per kind for every process",
             "Walk the page tables of every user address space once and count its leaf "
             "entries per kind. Impossible entries (a pfn past the end of memory or "
@@ -195,17 +202,23 @@ def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.Argumen
             ["summary", "summary --format json | jq '.processes[] | {pid, counts}'"])
     p.add_argument("--format", choices=("table", "json"), default="table",
                    help="table (default) or one JSON document")
-    drgn_option(p)
+    _drgn_option(p)
 
+
+def _vmas_arguments(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The ``vmas`` sub-command's arguments."""
     p = add("vmas", "leaf entries per kind for each VMA of a process",
             "Count the leaf entries of each VMA of one process per kind, with the VMA's "
             "range, permissions and file ([heap], [stack], [vdso] for special mappings).",
             ["vmas -p 1234", "vmas -p 1234 --format json"])
-    pid_option(p)
+    _pid_option(p)
     p.add_argument("--format", choices=("table", "json"), default="table",
                    help="table (default) or one JSON document")
-    drgn_option(p)
+    _drgn_option(p)
 
+
+def _entries_arguments(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The ``entries`` sub-command's arguments."""
     p = add("entries", "list the leaf entries of a process",
             "List the leaf entries of one process in address order (none entries only with "
             "--all or --kind none), each decoded: swap type and offset with the device and "
@@ -214,7 +227,7 @@ def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.Argumen
             ["entries -p 1234 --kind swap --kind marker",
              "entries -p 1234 --range 0x7f0000000000-0x7f0000100000",
              "entries -p 1234 --format jsonl | jq -c 'select(.anomalies != [])'"])
-    pid_option(p)
+    _pid_option(p)
     p.add_argument("--range", type=_range, metavar="START-END", action=_Once,
                    help="only entries in [START, END) (64-bit addresses)")
     p.add_argument("--vma", type=_u64, metavar="ADDR", action=_Once,
@@ -228,17 +241,25 @@ def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.Argumen
     p.add_argument("--format", choices=("table", "jsonl"), default="table",
                    help="table (default) or JSON Lines, one object per entry (schema in "
                    "the README)")
-    drgn_option(p)
+    _drgn_option(p)
 
+
+def _addr_arguments(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The ``addr`` sub-command's arguments."""
     p = add("addr", "what is at an address: every level on the way down",
             "Walk down the page tables of one process to ADDRESS: the entry at every level "
             "(its physical address, value and decoded bits), the leaf entry decoded, the "
             "physical address of the byte and, for a present page, its folio's flags, "
             "refcount and mapcount.",
             ["addr -p 1234 0x7f2a6ba31000", "addr --kernel-tables 0xffffffff81000000"])
-    pid_option(p)
+    _pid_option(p)
     p.add_argument("address", type=_u64, help="a virtual address of the process")
-    drgn_option(p)
+    _drgn_option(p)
+
+
+def _leaks_arguments(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The ``leaks`` sub-command's arguments."""
+    from drgn_softleaf.live import DEFAULT_CONFIRMATIONS, DEFAULT_INTERVAL
 
     p = add("leaks",
             "triage migration entries (leaked, stuck, in flight) and impossible states",
@@ -267,8 +288,11 @@ def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.Argumen
                    default=DEFAULT_INTERVAL,
                    help="live kernels: seconds between those reads (0-60, default "
                    f"{DEFAULT_INTERVAL:g})")
-    drgn_option(p)
+    _drgn_option(p)
 
+
+def _decode_arguments(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The ``decode`` sub-command's arguments."""
     p = add("decode", "decode a raw page-table entry value",
             "Decode a raw 64-bit page-table entry as the kernel would at PTE, PMD and PUD "
             "level (or one --level).",
@@ -278,8 +302,10 @@ def build_parser(prog_name: str = "softleaf", parents: Sequence[argparse.Argumen
                    help="decode at this level only (default: all)")
     p.add_argument("--hugetlb", action="store_true",
                    help="the entry belongs to a hugetlb VMA (PMD/PUD follow the PTE rules)")
-    drgn_option(p)
-    return parser
+    _drgn_option(p)
+
+
+_ARGUMENTS = (_summary_arguments, _vmas_arguments, _entries_arguments, _addr_arguments, _leaks_arguments, _decode_arguments)
 
 
 def _space_arg(args: argparse.Namespace) -> str:
@@ -297,21 +323,6 @@ def _status(impossible: int, incomplete: bool) -> int:
     return EXIT_INCOMPLETE if incomplete else EXIT_OK
 
 
-def _unreadable(counts: Sequence[Any], checks: Any) -> List[str]:
-    """What a count could not read: its unreadable page-table ranges (from
-    the *counts* per kind) and what its impossible-entry *checks* could not
-    read, once each."""
-    from drgn_softleaf.classify import Kind
-
-    out: List[str] = []
-    tables = sum(c.get(Kind.UNREADABLE, 0) for c in counts)
-    if tables:
-        out.append(f"{tables} page-table ranges")
-    for check in checks:
-        out += [u for u in check.unreadable if u not in out]
-    return out
-
-
 def _incomplete_note(out: IO[str], what: Sequence[str]) -> None:
     """Say at the end of a listing what could not be read."""
     if what:
@@ -319,10 +330,9 @@ def _incomplete_note(out: IO[str], what: Sequence[str]) -> None:
 
 
 def _cmd_summary(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
-    from drgn_softleaf.checks import ImpossibleCounter
-    from drgn_softleaf.render import JSON_SCHEMA_VERSION, make_console, render_summary
-    from drgn_softleaf.scan import for_each_address_space, space_counts
-    from drgn_softleaf.walk import mm_vmas
+    from drgn_softleaf.render import make_console, render_summary
+    from drgn_softleaf.scan import system_counts
+    from drgn_softleaf.schema import summary_json, write_document
 
     if args.drgn:
         _print_code(out, """
@@ -339,43 +349,10 @@ for space in for_each_address_space(prog):
           "impossible:", dict(impossible.counts))
 """)
         return EXIT_OK
-    rows = []
-    checks = []
-    lost: List[str] = []
-    for space in for_each_address_space(prog):
-        check = ImpossibleCounter(prog)
-        try:
-            vmas = mm_vmas(space.mm)
-            counts = space_counts(space, vmas, check)
-        except (FaultError, ValueError) as e:
-            # One address space that cannot be read is said, not the end.
-            lost.append(f"PID {space.pid} ({space.comm}) address space: {e}")
-            continue
-        checks.append(check)
-        rows.append((space, len(vmas), counts, check.counts))
-    unreadable = _unreadable([c for _, _, c, _ in rows], checks) + lost
+    rows, unreadable = system_counts(prog)
     impossible = sum(sum(i.values()) for _, _, _, i in rows)
     if args.format == "json":
-        import json
-
-        json.dump(
-            {
-                "schema": JSON_SCHEMA_VERSION,
-                "processes": [
-                    {"pid": s.pid, "comm": s.comm, "mm": s.mm.value_(),
-                     "mm_hex": f"{s.mm.value_():#x}", "vmas": n,
-                     "counts": {k.value: v for k, v in sorted(c.items(),
-                                                              key=lambda kv: kv[0].value)},
-                     "impossible": dict(sorted(i.items()))}
-                    for s, n, c, i in rows
-                ],
-                "impossible": impossible,
-                "incomplete": bool(unreadable),
-                "unreadable": unreadable,
-            },
-            out,
-        )
-        out.write("\n")
+        write_document(out, summary_json(rows, impossible, unreadable))
     else:
         render_summary(make_console(out), rows)
         _incomplete_note(out, unreadable)
@@ -402,8 +379,9 @@ def _check_range(prog: Program, space: Any, lo: int, hi: int, what: str) -> None
 
 
 def _cmd_vmas(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
-    from drgn_softleaf.render import JSON_SCHEMA_VERSION, make_console, render_vmas
-    from drgn_softleaf.scan import address_space, vma_counts
+    from drgn_softleaf.render import make_console, render_vmas
+    from drgn_softleaf.schema import vmas_json, write_document
+    from drgn_softleaf.scan import address_space, space_vma_counts
 
     if args.drgn:
         _print_code(out, f"""
@@ -418,32 +396,10 @@ for vma, counts in vma_counts(space, impossible=impossible):
 """)
         return EXIT_OK
     space = address_space(prog, pid=args.pid, kernel=args.kernel_tables)
-    checks: Dict[int, Any] = {}
-    counted = vma_counts(space, impossible=checks)
-    rows = [(v, c, checks[v.start].counts) for v, c in counted]
-    unreadable = _unreadable([c for _, c, _ in rows], checks.values())
+    rows, unreadable = space_vma_counts(space)
     impossible = sum(sum(i.values()) for _, _, i in rows)
     if args.format == "json":
-        import json
-
-        json.dump(
-            {
-                "schema": JSON_SCHEMA_VERSION, "pid": space.pid, "comm": space.comm,
-                "vmas": [
-                    {"start": v.start, "start_hex": f"{v.start:#x}", "end": v.end,
-                     "end_hex": f"{v.end:#x}", "flags": v.flags, "file": v.file,
-                     "name": v.name,
-                     "counts": {k.value: n for k, n in c.items()},
-                     "impossible": dict(sorted(i.items()))}
-                    for v, c, i in rows
-                ],
-                "impossible": impossible,
-                "incomplete": bool(unreadable),
-                "unreadable": unreadable,
-            },
-            out,
-        )
-        out.write("\n")
+        write_document(out, vmas_json(space, rows, impossible, unreadable))
     else:
         render_vmas(make_console(out), space, rows)
         _incomplete_note(out, unreadable)
@@ -453,18 +409,11 @@ for vma, counts in vma_counts(space, impossible=impossible):
 def _cmd_entries(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
     from drgn.helpers.linux.mm import vma_find
 
-    from drgn_softleaf.classify import Kind, batch_items, classify_item
-    from drgn_softleaf.enrich import Enricher
-    from drgn_softleaf.render import (
-        entry_json,
-        make_console,
-        render_entries,
-        write_entries_jsonl,
-        write_json_line,
-    )
-    from drgn_softleaf.scan import Enriched, address_space, enrich_consistent, walk_address_space
-    from drgn_softleaf.target import get_target
-    from drgn_softleaf.walk import Unreadable
+    from drgn_softleaf.classify import Kind
+    from drgn_softleaf.jsonl import write_entries_jsonl
+    from drgn_softleaf.render import make_console, render_entries
+    from drgn_softleaf.scan import Listing, address_space
+    from drgn_softleaf.schema import entry_json, write_json_line
 
     kinds = {Kind(k) for k in args.kind} if args.kind else None
     # None and unreadable entries are only produced with --all.
@@ -501,47 +450,19 @@ for entry in for_each_leaf_entry(prog, {_space_arg(args)}, start={start if start
           [a.what for a in e.anomalies])
 """)
         return EXIT_OK
-    enricher = Enricher(prog)
-    incomplete = False
-    impossible = 0
-
-    def enrich(entry: Any) -> Enriched:
-        nonlocal impossible, incomplete
-        e = enrich_consistent(enricher, space, entry)
-        if e.anomalies:
-            impossible += 1
-        if (e.folio is not None and e.folio.error) or (e.swap is not None and e.swap.error):
-            incomplete = True
-        return e
-
-    target = get_target(prog)
-    vmas, walk = walk_address_space(space, start=start, end=end, holes=include_none)
-
-    def watched() -> Any:
-        nonlocal incomplete
-        for item in walk:
-            if isinstance(item, Unreadable):
-                incomplete = True
-            yield item
-
-    def entries() -> Any:
-        for item in batch_items(watched()):
-            for entry in classify_item(target, item, include_none=include_none):
-                if kinds is None or entry.kind in kinds:
-                    yield enrich(entry)
-
+    listing = Listing(space, start=start, end=end, kinds=kinds, include_none=include_none)
     if args.format == "jsonl" and not include_none:
-        write_entries_jsonl(out, space, target, batch_items(watched()), enrich, kinds)
+        write_entries_jsonl(out, space, listing.batches())
     elif args.format == "jsonl":
-        for e in entries():
+        for e in listing.entries():
             write_json_line(out, entry_json(space, e))
     else:
-        render_entries(make_console(out), space, entries(), kinds,
-                       max((v.end - 1 for v in vmas), default=0))
-        if incomplete:
+        render_entries(make_console(out), space, listing.entries(), kinds,
+                       max((v.end - 1 for v in listing.vmas), default=0))
+        if listing.incomplete:
             _incomplete_note(out, ["part of the page tables, struct pages or swap devices "
                                    "(marked unreadable, or with an error in DETAILS)"])
-    return _status(impossible, incomplete)
+    return _status(listing.impossible, listing.incomplete)
 
 
 def _cmd_addr(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
@@ -570,8 +491,8 @@ if lookup.leaf is not None:
     space = address_space(prog, pid=args.pid, kernel=args.kernel_tables)
     _check_range(prog, space, args.address, args.address + 1, f"address {args.address:#x}")
     lookup = lookup_address(space, args.address)
-    render_addr(make_console(out), space, args.address, lookup.path, lookup.leaf, lookup.vma,
-                get_target(prog).layout)
+    render_addr(make_console(out), space, args.address, lookup,
+                get_target(prog).layout.page_shift)
     if lookup.path and lookup.path[-1][3] == "unreadable":
         return EXIT_INCOMPLETE
     return EXIT_FINDINGS if lookup.leaf is not None and lookup.leaf.anomalies else EXIT_OK
@@ -605,7 +526,8 @@ for level in {levels!r}:
 
 
 def _cmd_leaks(prog: Program, args: argparse.Namespace, out: IO[str]) -> int:
-    from drgn_softleaf.render import leaks_json, make_console, progress_reporter, render_leaks
+    from drgn_softleaf.render import make_console, progress_reporter, render_leaks
+    from drgn_softleaf.schema import leaks_json, write_document
     from drgn_softleaf.triage import scan_leaks
 
     if args.drgn:
@@ -636,10 +558,7 @@ for anomaly in report.anomalies:
     else:
         status = EXIT_OK
     if args.format == "json":
-        import json
-
-        json.dump(leaks_json(report, status), out, indent=1)
-        out.write("\n")
+        write_document(out, leaks_json(report, status), indent=1)
     else:
         render_leaks(make_console(out), report, verbose=args.verbose)
     return status

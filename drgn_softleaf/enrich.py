@@ -14,7 +14,7 @@ from typing import Dict, Optional, Tuple
 
 from drgn import FaultError, Object, Program
 
-from drgn_softleaf.target import has_member
+from drgn_softleaf.probe import has_member, is_live
 
 __all__ = ("Enricher", "FolioInfo", "SwapInfo")
 
@@ -69,8 +69,6 @@ class Enricher:
     """Looks up folios and swap slots for one program, caching both."""
 
     def __init__(self, prog: Program) -> None:
-        from drgn_softleaf.live import is_live
-
         self.prog = prog
         # On a live kernel a folio read a moment ago may have changed: no
         # folio cache there.

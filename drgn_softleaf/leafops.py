@@ -15,7 +15,7 @@ functions over integers. Older kernels spell the same logic with
 >>> ops = Leafops(X86_64_LAYOUT, table, swp_pfn_bits=40, migration_ad=True)
 >>> pte = ops.softleaf_to_pte(ops.make_writable_migration_entry(0x1234))
 >>> ops.softleaf_type(ops.softleaf_from_pte(pte))
-<SoftleafType.MIGRATION_WRITE: 'migration_write'>
+<Kind.MIGRATION_WRITE: 'migration_write'>
 """
 
 import enum
@@ -24,6 +24,7 @@ from typing import Any, List, Optional, Tuple
 
 __all__ = (
     "BITS_PER_XA_VALUE",
+    "Kind",
     "Leafops",
     "PTE_MARKER_GUARD",
     "PTE_MARKER_POISONED",
@@ -49,13 +50,18 @@ PTE_MARKER_GUARD = 1 << 2
 
 
 
-class SoftleafType(enum.Enum):
+class Kind(enum.Enum):
     """
-    ``enum softleaf_type`` (include/linux/leafops.h), plus ``INVALID`` for a
-    type number this kernel does not define (the kernel would
-    ``VM_WARN_ON_ONCE()`` and call it none; we never guess).
+    What a leaf entry is; the values are the names used in output. The
+    kinds ``enum softleaf_type`` (include/linux/leafops.h) names, which
+    :meth:`Leafops.softleaf_type` returns, plus what a walk adds: present
+    entries, ``INVALID`` for a type number this kernel does not define or
+    an entry not valid at its level (the kernel would ``VM_WARN_ON_ONCE()``
+    and call it none; we never guess), the kernel page tables' own
+    non-present entries and unreadable ranges.
     """
 
+    PRESENT = "present"
     NONE = "none"
     SWAP = "swap"
     MIGRATION_READ = "migration_read"
@@ -70,23 +76,40 @@ class SoftleafType(enum.Enum):
     # bit since v6.2).
     SWAPIN_ERROR = "swapin_error"
     INVALID = "invalid"
+    # A non-present entry of the kernel's own page tables (set_memory_np()
+    # and friends leave an inverted pfn): shown raw, never decoded.
+    KERNEL_NOT_PRESENT = "kernel_not_present"
+    UNREADABLE = "unreadable"
 
+    @property
+    def is_migration(self) -> bool:
+        return self in _MIGRATION_TYPES
+
+    @property
+    def has_pfn(self) -> bool:
+        """Whether entries of this kind carry a pfn (present entries
+        included)."""
+        return self is Kind.PRESENT or self in _PFN_TYPES
+
+
+# The kinds softleaf_type() returns are those of enum softleaf_type: one
+# enum serves both.
+SoftleafType = Kind
 
 _MIGRATION_TYPES = frozenset(
     (
-        SoftleafType.MIGRATION_READ,
-        SoftleafType.MIGRATION_READ_EXCLUSIVE,
-        SoftleafType.MIGRATION_WRITE,
+        Kind.MIGRATION_READ,
+        Kind.MIGRATION_READ_EXCLUSIVE,
+        Kind.MIGRATION_WRITE,
     )
 )
-_DEVICE_PRIVATE_TYPES = frozenset(
-    (SoftleafType.DEVICE_PRIVATE_READ, SoftleafType.DEVICE_PRIVATE_WRITE)
-)
+_DEVICE_PRIVATE_TYPES = frozenset((Kind.DEVICE_PRIVATE_READ, Kind.DEVICE_PRIVATE_WRITE))
+# softleaf_has_pfn()
 _PFN_TYPES = _MIGRATION_TYPES | _DEVICE_PRIVATE_TYPES | {
-    SoftleafType.DEVICE_EXCLUSIVE,
-    SoftleafType.HWPOISON,
+    Kind.DEVICE_EXCLUSIVE,
+    Kind.HWPOISON,
     # make_swapin_error_entry(): the pfn of the page whose read failed.
-    SoftleafType.SWAPIN_ERROR,
+    Kind.SWAPIN_ERROR,
 }
 
 

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
-from drgn import FaultError, Program, ProgramFlags
+from drgn import FaultError, Program
 
 from drgn_softleaf.target import Target
 
@@ -32,8 +32,6 @@ __all__ = (
     "DEFAULT_INTERVAL",
     "confirm_all",
     "consistent",
-    "is_live",
-    "is_local",
     "read_leaf",
 )
 
@@ -49,17 +47,6 @@ READ_ATTEMPTS = 5
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def is_live(prog: Program) -> bool:
-    """Whether *prog* is a running kernel (its memory changes as it is read)."""
-    return bool(prog.flags & ProgramFlags.IS_LIVE)
-
-
-def is_local(prog: Program) -> bool:
-    """Whether *prog* is the running kernel of this very machine
-    (``/proc/kcore``), so that this process is one of its tasks."""
-    return is_live(prog) and bool(prog.flags & ProgramFlags.IS_LOCAL)
 
 
 @dataclass(frozen=True)

@@ -3,41 +3,39 @@
 Rendering
 ---------
 
-Rich tables for people and JSON for scripts. The only module that imports
-rich. One :class:`rich.console.Console` is made by :func:`make_console` and
+Tables and reports for people (the JSON for scripts is
+:mod:`drgn_softleaf.schema`'s). The only module that imports rich; nothing
+here walks, classifies or checks: it shows the records the scan and the
+triage return. One :class:`rich.console.Console` is made by :func:`make_console` and
 passed in; it honours ``NO_COLOR`` and, when not writing to a terminal, uses
 a fixed wide width so that addresses are never cut.
 """
 
-import json
 import os
 import sys
 from collections import Counter
-from typing import IO, Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import IO, Any, Iterable, List, Optional, Sequence, Tuple
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from drgn_softleaf.classify import KIND_ORDER, Kind
-from drgn_softleaf.scan import AddressSpace, Enriched
-from drgn_softleaf.walk import Vma
+from drgn_softleaf.scan import AddressLookup, AddressSpace, Enriched
+from drgn_softleaf.schema import unreadable_what
+from drgn_softleaf.triage.records import LeakReport, MigrationFolio, Task
+from drgn_softleaf.vma import Vma
 
 __all__ = (
-    "JSON_SCHEMA_VERSION",
-    "entry_json",
     "make_console",
+    "progress_reporter",
     "render_addr",
     "render_decode",
     "render_entries",
+    "render_leaks",
     "render_summary",
     "render_vmas",
-    "write_json_line",
 )
-
-# Version of the JSON schema (README: "JSON Lines schema"). 2: per-entry
-# anomalies, pointers also as hex strings.
-JSON_SCHEMA_VERSION = 2
 
 # Width used when output is not a terminal: wide enough for every table.
 PIPE_WIDTH = 200
@@ -400,15 +398,15 @@ def render_decode(console: Console, value: int, entries: Sequence[Tuple[str, Enr
     console.print(table)
 
 
-def render_addr(console: Console, space: AddressSpace, addr: int,
-                path: Sequence[Tuple[str, int, int, Optional[str]]],
-                leaf: Optional[Enriched], vma: Optional[Vma], layout: Any) -> None:
+def render_addr(console: Console, space: AddressSpace, addr: int, lookup: AddressLookup,
+                page_shift: int) -> None:
     """
     Show the entry at every level on the way to *addr* (with its bits, as
     the architecture names them) and its leaf: decoded, the physical
     address of the byte for a present page and the folio behind it.
     """
     console.print(Text(f"PID {space.pid} ({space.comm}) address {addr:#x}"))
+    vma = lookup.vma
     if vma is None:
         console.print("not inside any VMA")
     else:
@@ -420,13 +418,10 @@ def render_addr(console: Console, space: AddressSpace, addr: int,
     _addr_column(table, "VALUE")
     table.add_column("ROLE", no_wrap=True)
     table.add_column("BITS", overflow="fold")
-    for level, entry_phys, value, what in path:
-        present = what in ("table", "leaf") and (
-            level == "pte" and layout.pte_present(value)
-            or level != "pte" and layout.pmd_present(value))
-        bits = " ".join(layout.entry_bit_names(value, level)) if present else ""
-        table.add_row(level, f"{entry_phys:#x}", f"{value:#018x}", what or "", bits)
+    for (level, entry_phys, value, what), bits in zip(lookup.path, lookup.bits):
+        table.add_row(level, f"{entry_phys:#x}", f"{value:#018x}", what or "", " ".join(bits))
     console.print(table)
+    leaf = lookup.leaf
     if leaf is None:
         return
     entry = leaf.entry
@@ -434,11 +429,10 @@ def render_addr(console: Console, space: AddressSpace, addr: int,
                        f"size {entry.size:#x}: {_details(leaf)}"))
     for a in leaf.anomalies:
         console.print(Text(f"IMPOSSIBLE ({a.what}): {a.detail}", style="bold"))
-    if entry.kind == Kind.PRESENT and entry.pfn is not None:
-        shift = layout.page_shift
-        phys = (entry.pfn << shift) + (addr - entry.addr)
-        console.print(Text(f"physical address: {phys:#x} (pfn {phys >> shift:#x} offset "
-                           f"{phys & ((1 << shift) - 1):#x})"))
+    if lookup.phys is not None:
+        phys = lookup.phys
+        console.print(Text(f"physical address: {phys:#x} (pfn {phys >> page_shift:#x} offset "
+                           f"{phys & ((1 << page_shift) - 1):#x})"))
     f = leaf.folio
     if f is not None and not f.error:
         console.print(Text(
@@ -446,94 +440,46 @@ def render_addr(console: Console, space: AddressSpace, addr: int,
             f"refcount {f.refcount}; mapcount {f.mapcount}; flags {','.join(f.flags) or '-'}"))
 
 
-def entry_json(space: AddressSpace, e: Enriched) -> Dict[str, Any]:
-    """The JSON object for one leaf entry (schema in the README)."""
-    entry = e.entry
-    vma = entry.vma
-    out: Dict[str, Any] = {
-        "schema": JSON_SCHEMA_VERSION,
-        "pid": space.pid,
-        "comm": space.comm,
-        "addr": entry.addr,
-        "addr_hex": f"{entry.addr:#x}",
-        "size": entry.size,
-        "level": entry.level,
-        "raw": entry.raw,
-        "raw_hex": f"{entry.raw:#018x}",
-        "kind": entry.kind.value,
-        "vma_start": vma.start if vma else None,
-        "vma_start_hex": f"{vma.start:#x}" if vma else None,
-        "vma_end": vma.end if vma else None,
-        "vma_end_hex": f"{vma.end:#x}" if vma else None,
-        "vma_flags": vma.flags if vma else None,
-        "vma_file": vma.file if vma else None,
-    }
-    kind = entry.kind
-    if kind == Kind.PRESENT:
-        out["pfn"] = entry.pfn
-        out["protnone"] = entry.protnone
-        if entry.protnone:
-            out["protnone_reason"] = entry.protnone_reason
-    elif kind == Kind.SWAP:
-        out["swap_type"] = entry.swap_type
-        out["swap_offset"] = entry.swap_offset
-        out["swap_file"] = e.swap.path if e.swap else None
-        out["swap_count"] = e.swap.count if e.swap else None
-        if e.swap and e.swap.error:
-            out["swap_error"] = e.swap.error
-    elif kind.has_pfn:
-        out["pfn"] = entry.pfn
-        f = e.folio
-        out["folio"] = f.folio if f and not f.error else None
-        out["folio_hex"] = f"{f.folio:#x}" if f and not f.error else None
-        out["folio_order"] = f.order if f and not f.error else None
-        out["folio_locked"] = f.locked if f and not f.error else None
-        if f and f.error:
-            out["folio_error"] = f.error
-        if kind.is_migration:
-            out["mig_young"] = entry.mig_young
-            out["mig_dirty"] = entry.mig_dirty
-    elif kind == Kind.MARKER:
-        out["marker"] = list(entry.marker)
-    if kind not in (Kind.NONE, Kind.UNREADABLE):
-        out["flags"] = list(entry.flags)
-    if entry.writable is not None:
-        out["writable"] = entry.writable
-    if entry.note:
-        out["note"] = entry.note
-    out["anomalies"] = [{"what": a.what, "detail": a.detail} for a in e.anomalies]
-    return out
-
-
-def write_json_line(file: IO[str], obj: Dict[str, Any]) -> None:
-    """Write one JSON Lines record (one write: json.dump() would make one
-    per token)."""
-    file.write(json.dumps(obj, separators=(",", ":")) + "\n")
-
-
-def _task_text(t: Any) -> str:
+def _task_text(t: Task) -> str:
     return f"{t.pid} ({t.comm}, {t.state})"
 
 
-def unreadable_what(reason: str) -> str:
-    """What an unreadable range of the triage report is about: ``page
-    tables``, ``struct pages``, ``swap devices`` or ``address spaces``."""
-    if "memory map" in reason:
-        return "struct pages"
-    if reason.startswith("swap device"):
-        return "swap devices"
-    if reason.startswith(("mm:", "task list:")):
-        return "address spaces"
-    return "page tables"
-
-
-def render_leaks(console: Console, report: Any, verbose: bool = False) -> None:
+def render_leaks(console: Console, report: LeakReport, verbose: bool = False) -> None:
     """
     The migration-entry triage report: summary first, then every finding
     in full. What is healthy (folios in flight, counters that agree) is
     counted, and listed only with *verbose*.
     """
     verdicts = Counter(f.verdict for f in report.folios)
+    _leaks_header(console, report, verdicts)
+    _leaks_folios(console, report, verdicts, verbose)
+    if report.anomalies:
+        console.print()
+        _grid(console, "Anomalies",
+              [("WHAT", "<"), ("PID", ">"), ("ADDRESS", ">"), ("LEVEL", "<"), ("RAW", ">")],
+              [([a.what, "" if a.pid is None else str(a.pid),
+                 "" if a.addr is None else f"{a.addr:#x}", a.level or "",
+                 "" if a.raw is None else f"{a.raw:#018x}"],
+                a.detail + ("" if a.confirmation is None else f" ({a.confirmation.text()})"),
+                None)
+               for a in report.anomalies], "DETAIL")
+    shown = [c for c in report.counters if verbose or c.ok is not True]
+    ok = sum(c.ok is True for c in report.counters)
+    console.print()
+    if shown:
+        _grid(console, "Counters",
+              [("COUNTER", "<"), ("KERNEL", ">"), ("PAGE TABLES", ">"), ("", "<")],
+              [([c.what, str(c.counter), str(c.found),
+                 "-" if c.ok is None else "ok" if c.ok else "MISMATCH"],
+                c.note + ("" if c.confirmation is None else f" ({c.confirmation.text()})"),
+                "bold" if c.ok is False else None) for c in shown], "NOTE")
+    if ok and not verbose:
+        console.print(Text(f"{ok} counters (MM_SWAPENTS per address space, swap devices' "
+                           "in-use slots) agree with the page tables; --verbose lists them"))
+
+
+def _leaks_header(console: Console, report: LeakReport, verdicts: Counter) -> None:
+    """The report's summary: what was scanned and found, and how sure it is."""
     console.print(Text("Migration-entry triage", style="bold"))
     console.print(Text(
         f"scanned {report.address_spaces} address spaces, {report.entries} leaf entries; "
@@ -563,6 +509,12 @@ def render_leaks(console: Console, report: Any, verbose: bool = False) -> None:
         console.print(Text("INCOMPLETE: could not read " + ", ".join(
             f"{n} ranges of {w}" if w != "swap devices" else f"{n} swap device reads"
             for w, n in sorted(what.items())), style="bold"))
+
+
+def _leaks_folios(console: Console, report: LeakReport, verdicts: Counter,
+                  verbose: bool) -> None:
+    """The folios (in flight only with *verbose*), transient findings and
+    waiters not linked to a folio."""
     if not report.findings:
         console.print("no findings" + (" (in-flight migrations are not findings)"
                                        if verdicts["in-flight"] else ""))
@@ -598,32 +550,9 @@ def render_leaks(console: Console, report: Any, verbose: bool = False) -> None:
         for w in unlinked:
             console.print(Text(f"  {_task_text(w.task)} in {w.function}: folio "
                                f"{'?' if w.folio is None else hex(w.folio)} ({w.how})"))
-    if report.anomalies:
-        console.print()
-        _grid(console, "Anomalies",
-              [("WHAT", "<"), ("PID", ">"), ("ADDRESS", ">"), ("LEVEL", "<"), ("RAW", ">")],
-              [([a.what, "" if a.pid is None else str(a.pid),
-                 "" if a.addr is None else f"{a.addr:#x}", a.level or "",
-                 "" if a.raw is None else f"{a.raw:#018x}"],
-                a.detail + ("" if a.confirmation is None else f" ({a.confirmation.text()})"),
-                None)
-               for a in report.anomalies], "DETAIL")
-    shown = [c for c in report.counters if verbose or c.ok is not True]
-    ok = sum(c.ok is True for c in report.counters)
-    console.print()
-    if shown:
-        _grid(console, "Counters",
-              [("COUNTER", "<"), ("KERNEL", ">"), ("PAGE TABLES", ">"), ("", "<")],
-              [([c.what, str(c.counter), str(c.found),
-                 "-" if c.ok is None else "ok" if c.ok else "MISMATCH"],
-                c.note + ("" if c.confirmation is None else f" ({c.confirmation.text()})"),
-                "bold" if c.ok is False else None) for c in shown], "NOTE")
-    if ok and not verbose:
-        console.print(Text(f"{ok} counters (MM_SWAPENTS per address space, swap devices' "
-                           "in-use slots) agree with the page tables; --verbose lists them"))
 
 
-def _render_folio(console: Console, f: Any) -> None:
+def _render_folio(console: Console, f: MigrationFolio) -> None:
     info = f.folio
     kind = "anon" if f.anon else "file" if f.anon is not None else "?"
     console.print()
@@ -645,107 +574,6 @@ def _render_folio(console: Console, f: Any) -> None:
         console.print(Text(f"  evidence: {line}"))
     for w in f.waiters:
         console.print(Text(f"  waiter: {_task_text(w.task)} in {w.function}"))
-
-
-def leaks_json(report: Any, status: int) -> Dict[str, Any]:
-    """The JSON document of the triage report (schema in the README)."""
-    verdicts = Counter(f.verdict for f in report.folios)
-
-    def task(t: Any) -> Dict[str, Any]:
-        return {"pid": t.pid, "comm": t.comm, "state": t.state, "task": t.address,
-                "task_hex": f"{t.address:#x}"}
-
-    return {
-        "schema": JSON_SCHEMA_VERSION,
-        "exit_status": status,
-        "summary": {
-            "address_spaces": report.address_spaces,
-            "entries": report.entries,
-            "folios": len(report.folios),
-            "leaked": verdicts["leaked"],
-            "stuck": verdicts["stuck"],
-            "unknown": verdicts["unknown"],
-            "in_flight": verdicts["in-flight"],
-            "anomalies": len(report.anomalies),
-            "counter_mismatches": sum(c.ok is False for c in report.counters),
-            "waiters": len(report.waiters),
-            "tasks_examined": report.tasks_examined,
-            "findings": report.findings,
-            "incomplete": report.incomplete,
-            "live": report.live,
-            "confirmations": report.confirmations if report.live else None,
-            "interval": report.interval if report.live else None,
-            "transient": len(report.transient),
-            "unwind_failed": len(report.unwind_failed),
-        },
-        "folios": [
-            {
-                "verdict": f.verdict,
-                "folio": f.folio.folio,
-                "folio_hex": f"{f.folio.folio:#x}",
-                "pfn": f.folio.folio_pfn,
-                "order": f.folio.order,
-                "flags": list(f.folio.flags),
-                "locked": f.folio.locked,
-                "waiters_flag": f.folio.waiters,
-                "refcount": f.folio.refcount,
-                "mapcount": f.folio.mapcount,
-                "anon": f.anon,
-                "mapping": f.mapping,
-                "mapping_hex": f"{f.mapping:#x}",
-                "index": f.index,
-                "identity_problems": list(f.identity_problems),
-                "holders": [
-                    {"pid": h.pid, "comm": h.comm, "mm": h.mm, "mm_hex": f"{h.mm:#x}",
-                     "addr": h.addr, "addr_hex": f"{h.addr:#x}", "level": h.level,
-                     "kind": h.kind, "pfn": h.pfn, "raw": h.raw, "raw_hex": f"{h.raw:#018x}"}
-                    for h in f.holders
-                ],
-                "migrators": [task(t) for t in f.migrators],
-                "evidence": list(f.evidence),
-                "waiters": [task(w.task) for w in f.waiters],
-                "confirmation": _confirmation_json(f.confirmation),
-            }
-            for f in report.folios
-        ],
-        "waiters": [
-            {**task(w.task), "function": w.function, "folio": w.folio,
-             "folio_hex": None if w.folio is None else f"{w.folio:#x}", "how": w.how}
-            for w in report.waiters
-        ],
-        "anomalies": [
-            {"what": a.what, "detail": a.detail, "pid": a.pid, "comm": a.comm, "addr": a.addr,
-             "addr_hex": None if a.addr is None else f"{a.addr:#x}",
-             "level": a.level, "raw": a.raw,
-             "raw_hex": None if a.raw is None else f"{a.raw:#018x}",
-             "confirmation": _confirmation_json(a.confirmation)}
-            for a in report.anomalies
-        ],
-        "counters": [
-            {"what": c.what, "kernel": c.counter, "page_tables": c.found, "ok": c.ok,
-             "note": c.note, "confirmation": _confirmation_json(c.confirmation)}
-            for c in report.counters
-        ],
-        "transient": [
-            {"what": t.what, "detail": t.detail, **_confirmation_json(t.confirmation)}
-            for t in report.transient
-        ],
-        "left_out": [{"pid": pid, "comm": comm, "why": why}
-                     for pid, comm, why in report.left_out],
-        "unreadable": [
-            {"pid": pid, "comm": comm, "start": start, "end": end,
-             "what": unreadable_what(reason), "reason": reason}
-            for pid, comm, start, end, reason in report.unreadable
-        ],
-        "wait_functions": list(report.wait_functions),
-    }
-
-
-def _confirmation_json(c: Any) -> Any:
-    if c is None:
-        return None
-    return {"persisted": c.persisted, "reads": c.reads, "seconds": round(c.seconds, 3),
-            "change": c.change}
 
 
 class _ProgressBar:
@@ -777,197 +605,3 @@ def progress_reporter() -> Optional[_ProgressBar]:
     if not sys.stderr.isatty():
         return None
     return _ProgressBar()
-
-
-def write_entries_jsonl(out: IO[str], space: AddressSpace, target: Any, items: Iterable[Any],
-                        enrich: Any, kinds: Optional[Any] = None) -> None:
-    """
-    Write the JSON Lines of the leaf entries in *items* (walk items and PTE
-    groups from :func:`drgn_softleaf.classify.batch_items`). Runs of
-    ordinary present PTEs, the bulk of any address space, are formatted
-    straight from the vector classification, a run at a time
-    (:func:`drgn_softleaf.fastjson.format_lines`); every other entry goes
-    through :func:`entry_json`. Both give the same text for the same entry.
-
-    :param enrich: Called with a :class:`LeafEntry`, returns its
-        :class:`Enriched`.
-    :param kinds: Only entries of these kinds (``None``: all).
-    """
-    from drgn_softleaf.checks import get_memory_map, present_suspects
-    from drgn_softleaf.classify import (
-        classify_item,
-        classify_pte_batch,
-        present_code,
-        present_flag_bits,
-        protnone_reason,
-    )
-    from drgn_softleaf.fastjson import format_lines_at
-
-    np = _numpy()
-    memmap = get_memory_map(space.mm.prog_)
-    layout = target.layout
-    vec = layout.vector()
-    head = json.dumps({"schema": JSON_SCHEMA_VERSION, "pid": space.pid, "comm": space.comm},
-                      separators=(",", ":"))[:-1].encode()
-    want_present = kinds is None or Kind.PRESENT in kinds
-    write = out.write
-    # Bulk text is ASCII bytes: written to the binary stream under *out*
-    # when there is one (after what *out* holds), else decoded.
-    binary = getattr(out, "buffer", None)
-
-    def write_ascii(data: Any) -> None:
-        if binary is not None:
-            out.flush()
-            binary.write(data)
-        else:
-            write(bytes(data).decode("ascii"))
-
-    for item in items:
-        if not isinstance(item, list):
-            for entry in classify_item(target, item):
-                if kinds is None or entry.kind in kinds:
-                    write_json_line(out, entry_json(space, enrich(entry)))
-            continue
-        batch = classify_pte_batch(target, item)
-        vma = batch.vma
-        tail = json.dumps({"vma_start": vma.start, "vma_start_hex": f"{vma.start:#x}",
-                           "vma_end": vma.end, "vma_end_hex": f"{vma.end:#x}",
-                           "vma_flags": vma.flags, "vma_file": vma.file},
-                          separators=(",", ":"))[1:-1].encode()
-        if not len(batch.raws):
-            continue
-        present = batch.codes == present_code()
-        protnone = vec.pte_protnone(batch.raws) & present
-        pfns = vec.pte_pfn(batch.raws, target.physical_mask)
-        # Present entries that check_present_pfn() may call impossible go
-        # the slow way, which says why.
-        suspect = present_suspects(memmap, layout.special_mask, batch.raws, pfns, present)
-        if vma.kernel or vma.pfnmap:
-            suspect[:] = False
-        flag_bits = present_flag_bits(target, vma)
-        # Each entry's way: a present PTE's is 2 * (its flag bits, as a
-        # number) + whether it is PROT_NONE, each a template of its own;
-        # SLOW one at a time (entry_json()), SKIP not listed.
-        bulk_ways = 2 << len(flag_bits)
-        slow, skip = bulk_ways, bulk_ways + 1
-        way = np.full(len(batch.raws), slow, dtype=np.int16)
-        if want_present:
-            combo = np.zeros(len(batch.raws), dtype=np.int16)
-            for k, (_, mask) in enumerate(flag_bits):
-                combo |= ((batch.raws & np.uint64(mask)) != 0).astype(np.int16) << k
-            way[present] = (2 * combo + protnone)[present]
-        else:
-            way[present] = skip
-        way[suspect] = slow
-        parts = [head + b',"addr":', b',"addr_hex":"0x',
-                 b'","size":%d,"level":"pte","raw":' % (1 << layout.page_shift),
-                 b',"raw_hex":"0x', b'","kind":"present",' + tail + b',"pfn":']
-        ends = []
-        for w in range(bulk_ways):
-            names = tuple(name for k, (name, _) in enumerate(flag_bits) if (w >> 1) >> k & 1)
-            flags = json.dumps(list(names), separators=(",", ":")).encode()
-            reason = json.dumps(protnone_reason(vma, names) or "").encode()
-            ends.append((b',"protnone":true,"protnone_reason":' + reason if w & 1
-                         else b',"protnone":false') + b',"flags":' + flags
-                        + b',"anomalies":[]}\n')
-        first_way = int(way[0])
-        if first_way < bulk_ways and not (way != first_way).any():
-            # The common case: the whole batch one template.
-            write_ascii(format_lines_at(parts + [ends[first_way]], [
-                (batch.addrs, "d"), (batch.addrs, "x"), (batch.raws, "d"),
-                (batch.raws, "x16"), (pfns, "d")])[0])
-            continue
-        # The lines of each bulk way, all at once, then cut into the runs
-        # that fall between the entries written one at a time.
-        bulk: Dict[int, Tuple[Any, List[int], Any]] = {}
-        for w in np.unique(way[way < bulk_ways]).tolist():
-            rows = np.flatnonzero(way == w)
-            if len(rows):
-                addrs = batch.addrs[rows]
-                raws = batch.raws[rows]
-                text, offsets = format_lines_at(parts + [ends[w]], [
-                    (addrs, "d"), (addrs, "x"), (raws, "d"), (raws, "x16"),
-                    (pfns[rows], "d")])
-                # Row i of the batch is line rank[i] of its way's text.
-                rank = np.cumsum(way == w) - 1
-                bulk[w] = (memoryview(text), offsets.tolist(), rank)
-        slow_rows = np.flatnonzero(way == slow)
-        slow_lines = _lines_one_by_one(space, target, vma, batch.addrs[slow_rows],
-                                       batch.raws[slow_rows], enrich, kinds)
-        slow_rank = np.cumsum(way == slow) - 1
-        cuts = np.flatnonzero(np.diff(way)) + 1
-        bounds = [0] + cuts.tolist() + [len(way)]
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            w = int(way[lo])
-            if w < bulk_ways:
-                text, offsets, rank = bulk[w]
-                write_ascii(text[offsets[int(rank[lo])]:offsets[int(rank[hi - 1]) + 1]])
-            elif w == slow:
-                write("".join(slow_lines[int(slow_rank[lo]):int(slow_rank[hi - 1]) + 1]))
-
-
-# Stand-ins for the address in a JSON template (no kernel string holds NUL).
-_ADDR_TOKEN = json.dumps("\0addr\0")
-_HEX_TOKEN = json.dumps("\0addr_hex\0")
-# A value seen this many times in a run is formatted from one template.
-_REPEATS = 8
-
-
-def _lines_one_by_one(space: AddressSpace, target: Any, vma: Vma, addrs: Any, raws: Any,
-                      enrich: Any, kinds: Optional[Any]) -> List[str]:
-    """
-    The JSON Lines of PTEs that are not ordinary present ones, one string
-    per entry (empty if its kind is not wanted): each through
-    :func:`entry_json`, except that a value
-    repeated many times (markers, mostly) is decoded and enriched once and
-    its lines made from that template, since nothing in a line but the
-    address depends on anything but the value and the VMA. A value whose
-    entry is impossible, or whose folio or swap slot could not be read, is
-    always done one entry at a time (so that *enrich* sees each).
-    """
-    from drgn_softleaf.classify import classify_value
-    from drgn_softleaf.fastjson import format_lines_at
-
-    np = _numpy()
-    text: List[Optional[str]] = [None] * len(raws)
-    values, inverse, counts = np.unique(raws, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    for u in np.flatnonzero(counts >= _REPEATS).tolist():
-        rows = np.flatnonzero(inverse == u)
-        first = int(rows[0])
-        entry = classify_value(target, int(raws[first]), "pte", vma=vma, addr=int(addrs[first]))
-        if kinds is not None and entry.kind not in kinds:
-            for i in rows.tolist():
-                text[i] = ""
-            continue
-        e = enrich(entry)
-        if e.anomalies or (e.folio is not None and e.folio.error) or (
-                e.swap is not None and e.swap.error):
-            # One at a time; the first row is done (and counted) already.
-            text[first] = json.dumps(entry_json(space, e), separators=(",", ":")) + "\n"
-            continue
-        obj = entry_json(space, e)
-        obj["addr"], obj["addr_hex"] = "\0addr\0", "\0addr_hex\0"
-        head, rest = json.dumps(obj, separators=(",", ":")).split(_ADDR_TOKEN)
-        middle, tail = rest.split(_HEX_TOKEN)
-        lines, offsets = format_lines_at(
-            [head.encode(), (middle + '"0x').encode(), ('"' + tail + "\n").encode()],
-            [(addrs[rows], "d"), (addrs[rows], "x")])
-        lines_text = lines.decode("ascii")
-        for k, i in enumerate(rows.tolist()):
-            text[i] = lines_text[offsets[k]:offsets[k + 1]]
-        # The first row was enriched (and counted) already: the others are
-        # the same entry at other addresses.
-    for i, line in enumerate(text):
-        if line is None:
-            entry = classify_value(target, int(raws[i]), "pte", vma=vma, addr=int(addrs[i]))
-            text[i] = (json.dumps(entry_json(space, enrich(entry)), separators=(",", ":"))
-                       + "\n") if kinds is None or entry.kind in kinds else ""
-    return text  # type: ignore[return-value]
-
-
-def _numpy() -> Any:
-    import numpy
-
-    return numpy
-

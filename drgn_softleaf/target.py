@@ -11,21 +11,18 @@ numbers) and cached in ``prog.cache``.
 """
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 
-from drgn import FaultError, Object, Program
+from drgn import FaultError, Program
 
-from drgn_softleaf.arch import arch_layout, vmcoreinfo
+from drgn_softleaf.arch import arch_layout
 from drgn_softleaf.leafops import Leafops, SwapTypeTable
+from drgn_softleaf.probe import has_constant, has_symbol, kconfig, vmcoreinfo
 
 __all__ = (
     "Target",
     "TargetError",
     "get_target",
-    "has_constant",
-    "has_member",
-    "has_symbol",
-    "has_type",
     "probe_swap_type_table",
 )
 
@@ -81,49 +78,79 @@ class Target:
         return page_shift + bits * order.index(level) if level in order else page_shift
 
 
-def has_symbol(prog: Program, name: str) -> bool:
-    """Whether the kernel has symbol *name*."""
+def _max_swapfiles(prog: Program, notes: List[str]) -> Optional[int]:
+    """``MAX_SWAPFILES``: the length of ``swap_info[]``; ``None`` without
+    CONFIG_SWAP (no ``swap_info[]``, but migration, device, hwpoison and
+    marker entries all exist: what the parts leave, if each can be told)."""
     try:
-        prog.symbol(name)
-    except LookupError:
-        return False
-    return True
-
-
-def has_constant(prog: Program, name: str) -> bool:
-    """Whether the debug info has enum constant *name*."""
-    try:
-        prog.constant(name)
-    except LookupError:
-        return False
-    return True
-
-
-def has_type(prog: Program, name: str) -> bool:
-    """Whether the debug info has type *name*."""
-    try:
-        prog.type(name)
-    except LookupError:
-        return False
-    return True
-
-
-def has_member(obj: Object, name: str) -> bool:
-    """Whether *obj*'s type has member *name*."""
-    try:
-        obj.member_(name)
-    except (LookupError, AttributeError, TypeError):
-        return False
-    return True
-
-
-def _kconfig(prog: Program) -> Optional[Mapping[str, str]]:
-    from drgn.helpers.linux.kconfig import get_kconfig
-
-    try:
-        return get_kconfig(prog)
-    except (LookupError, ValueError):
+        max_swapfiles = len(prog["swap_info"])
+    except KeyError:
+        notes.append("no swap_info[] (no CONFIG_SWAP): MAX_SWAPFILES from the parts")
         return None
+    except TypeError as e:
+        raise TargetError(f"cannot find MAX_SWAPFILES (swap_info[]): {e}") from None
+    notes.append(f"MAX_SWAPFILES={max_swapfiles} (length of swap_info[])")
+    return max_swapfiles
+
+
+def _configured(prog: Program, config: Optional[Mapping[str, str]],
+                notes: List[str]) -> Callable[..., bool]:
+    """``configured(OPTION, *symbols)``: from IKCONFIG when the kernel has
+    it, else whether any of the symbols the option brings exists."""
+    if config is not None:
+        notes.append("configuration from IKCONFIG")
+        return lambda option, *symbols: config.get("CONFIG_" + option) == "y"
+    notes.append("no IKCONFIG: configuration probed from symbols")
+    return lambda option, *symbols: any(has_symbol(prog, s) for s in symbols)
+
+
+def _device_options(prog: Program, config: Optional[Mapping[str, str]]) -> Tuple[int, ...]:
+    """The ``SWP_DEVICE_NUM`` values this kernel's era allows."""
+    if config is not None and config.get("CONFIG_DEVICE_PRIVATE") != "y":
+        return (0,)
+    if has_symbol(prog, "make_device_exclusive"):
+        # Since Linux 6.15, make_device_exclusive() replaced
+        # make_device_exclusive_range() and one SWP_DEVICE_EXCLUSIVE type
+        # replaced the _WRITE and _READ pair.
+        return (3,)
+    if has_symbol(prog, "make_device_exclusive_range"):
+        # v5.14 to v6.14 (the function exists with CONFIG_DEVICE_PRIVATE):
+        # SWP_DEVICE_EXCLUSIVE_WRITE and _READ.
+        return (4,)
+    if has_constant(prog, "PG_anon_exclusive"):
+        # v5.19+ without either: no CONFIG_DEVICE_PRIVATE.
+        return (0,)
+    # Before v5.14, SWP_DEVICE_WRITE and _READ only; or no
+    # CONFIG_DEVICE_PRIVATE.
+    return (0, 2)
+
+
+def _marker_options(prog: Program, config: Optional[Mapping[str, str]],
+                    swapin_error_type: bool) -> Tuple[int, ...]:
+    """The ``SWP_PTE_MARKER_NUM`` values this kernel's era allows."""
+    if not has_constant(prog, "PG_anon_exclusive"):
+        # PTE markers came with v5.19.
+        return (0,)
+    if swapin_error_type:
+        # v5.19 to v6.1: only with CONFIG_PTE_MARKER.
+        if config is not None:
+            return (int(config.get("CONFIG_PTE_MARKER") == "y"),)
+        return (0, 1)
+    # Since v6.2, always.
+    return (1,)
+
+
+def _marker_mask(prog: Program, swapin_error_type: bool) -> int:
+    """``PTE_MARKER_MASK``: uffd-wp only while swap-in errors had a type of
+    their own, 7 with guard markers (since Linux 6.13: the madvise guard
+    walkers are only called through function pointers, so their symbols
+    exist wherever the feature does), else 3."""
+    if swapin_error_type:
+        return 1
+    if has_symbol(prog, "guard_install_pte_entry") or \
+            has_symbol(prog, "madvise_guard_install"):
+        return 7
+    return 3
 
 
 def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]]:
@@ -135,33 +162,10 @@ def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]
 
     :raises TargetError: if the parts found do not add up to 32 types.
     """
-    notes = []
-    max_swapfiles: Optional[int]
-    try:
-        max_swapfiles = len(prog["swap_info"])
-        notes.append(f"MAX_SWAPFILES={max_swapfiles} (length of swap_info[])")
-    except KeyError:
-        # No CONFIG_SWAP: no swap_info[], but migration, device, hwpoison
-        # and marker entries all exist; MAX_SWAPFILES is what the parts
-        # leave, if each part can be told.
-        max_swapfiles = None
-        notes.append("no swap_info[] (no CONFIG_SWAP): MAX_SWAPFILES from the parts")
-    except TypeError as e:
-        raise TargetError(f"cannot find MAX_SWAPFILES (swap_info[]): {e}") from None
-
-    kconfig = _kconfig(prog)
-    if kconfig is not None:
-        notes.append("configuration from IKCONFIG")
-
-        def configured(option: str, *symbols: str) -> bool:
-            return kconfig.get("CONFIG_" + option) == "y"
-
-    else:
-        notes.append("no IKCONFIG: configuration probed from symbols")
-
-        def configured(option: str, *symbols: str) -> bool:
-            return any(has_symbol(prog, s) for s in symbols)
-
+    notes: List[str] = []
+    max_swapfiles = _max_swapfiles(prog, notes)
+    config = kconfig(prog)
+    configured = _configured(prog, config, notes)
     hwpoison_num = int(configured("MEMORY_FAILURE", "memory_failure"))
     migration_num = 0
     if configured("MIGRATION", "migrate_pages"):
@@ -169,46 +173,11 @@ def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]
         # mapped anonymous pages with PG_anon_exclusive") (in v5.19),
         # there is SWP_MIGRATION_READ_EXCLUSIVE.
         migration_num = 3 if has_constant(prog, "PG_anon_exclusive") else 2
-    # Guard markers (PTE_MARKER_GUARD) exist since Linux 6.13; the madvise
-    # guard walkers are only called through function pointers, so their
-    # symbols exist wherever the feature does.
-    has_guard = any(
-        has_symbol(prog, s) for s in ("guard_install_pte_entry", "madvise_guard_install")
-    )
-    anon_exclusive = has_constant(prog, "PG_anon_exclusive")
     swapin_error_type = _swapin_error_is_a_type(prog)
     swapin_error_num = int(swapin_error_type)
-    # What remains is the device types and the marker type. Which counts each
-    # era allows:
-    if has_symbol(prog, "make_device_exclusive"):
-        # Since Linux 6.15, make_device_exclusive() replaced
-        # make_device_exclusive_range() and one SWP_DEVICE_EXCLUSIVE type
-        # replaced the _WRITE and _READ pair.
-        device_options: Tuple[int, ...] = (3,)
-    elif has_symbol(prog, "make_device_exclusive_range"):
-        # v5.14 to v6.14 (the function exists with CONFIG_DEVICE_PRIVATE):
-        # SWP_DEVICE_EXCLUSIVE_WRITE and _READ.
-        device_options = (4,)
-    elif anon_exclusive:
-        # v5.19+ without either: no CONFIG_DEVICE_PRIVATE.
-        device_options = (0,)
-    else:
-        # Before v5.14, SWP_DEVICE_WRITE and _READ only; or no
-        # CONFIG_DEVICE_PRIVATE.
-        device_options = (0, 2)
-    if kconfig is not None and kconfig.get("CONFIG_DEVICE_PRIVATE") != "y":
-        device_options = (0,)
-    if not anon_exclusive:
-        # PTE markers came with v5.19.
-        marker_options: Tuple[int, ...] = (0,)
-    elif swapin_error_type:
-        # v5.19 to v6.1: only with CONFIG_PTE_MARKER.
-        marker_options = (0, 1)
-        if kconfig is not None:
-            marker_options = (int(kconfig.get("CONFIG_PTE_MARKER") == "y"),)
-    else:
-        # Since v6.2, always.
-        marker_options = (1,)
+    # What remains is the device types and the marker type.
+    device_options = _device_options(prog, config)
+    marker_options = _marker_options(prog, config, swapin_error_type)
     if max_swapfiles is None:
         if len(device_options) != 1 or len(marker_options) != 1:
             raise TargetError(
@@ -218,8 +187,7 @@ def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]
         max_swapfiles = 32 - hwpoison_num - migration_num - swapin_error_num - \
             device_options[0] - marker_options[0]
         notes.append(f"MAX_SWAPFILES={max_swapfiles} (from the parts)")
-    special = 32 - max_swapfiles
-    rest = special - hwpoison_num - migration_num - swapin_error_num
+    rest = 32 - max_swapfiles - hwpoison_num - migration_num - swapin_error_num
     fits = [(d, m) for d in device_options for m in marker_options if d + m == rest]
     if len(fits) != 1:
         raise TargetError(
@@ -230,12 +198,7 @@ def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]
             f"device={list(device_options)} and marker={list(marker_options)} gives"
         )
     device_num, marker_num = fits[0]
-    if swapin_error_type:
-        marker_mask = 1
-    elif has_guard:
-        marker_mask = 7
-    else:
-        marker_mask = 3
+    marker_mask = _marker_mask(prog, swapin_error_type)
     # Since Linux kernel commit 0a1ee16dd91c ("mm: userfaultfd: add new
     # UFFDIO_POISON ioctl") (in v6.6), marker bit 1 is PTE_MARKER_POISONED
     # (UFFDIO_POISON, MFILL_ATOMIC_POISON); in v6.2 to v6.5 it was
@@ -245,7 +208,7 @@ def probe_swap_type_table(prog: Program) -> Tuple[SwapTypeTable, Tuple[str, ...]
     notes.append(
         f"types: hwpoison={hwpoison_num} migration={migration_num} "
         f"device={device_num} marker={marker_num} swapin_error={swapin_error_num} "
-        f"guard={has_guard}"
+        f"guard={marker_mask == 7}"
     )
     table = SwapTypeTable(
         hwpoison_num=hwpoison_num,
@@ -298,7 +261,7 @@ def get_target(prog: Program) -> Target:
     layout = arch_layout(prog)
     info = vmcoreinfo(prog)
     # The configuration is read only if the layout asks for it.
-    levels = layout.paging_levels(info, lambda: _kconfig(prog) or {})
+    levels = layout.paging_levels(info, lambda: kconfig(prog) or {})
     try:
         max_physmem_bits = int(info["NUMBER(MAX_PHYSMEM_BITS)"])
     except KeyError:

@@ -12,15 +12,14 @@ decides what a leaf entry means beyond what the walk itself needs (which
 upper-level entries point to tables).
 """
 
-import collections
-import struct
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 from drgn import FaultError, Object, Program
 
-from drgn_softleaf.target import Target, get_target, has_member
+from drgn_softleaf.probe import is_live
+from drgn_softleaf.target import Target, get_target
+from drgn_softleaf.vma import Vma, mm_vmas
 
 __all__ = (
     "HugeLeaf",
@@ -28,61 +27,12 @@ __all__ = (
     "PathStep",
     "PteSlots",
     "Unreadable",
-    "Vma",
     "WalkItem",
-    "mm_vmas",
+    "mm_pgd_phys",
     "walk_mm",
     "walk_path",
     "walk_range",
 )
-
-
-@dataclass(frozen=True)
-class Vma:
-    """
-    A VMA, reduced to what leaf classification needs.
-
-    :ivar address: Address of the ``struct vm_area_struct``.
-    :ivar file: Path of the mapped file, or ``None`` for anonymous memory
-        (looked up on first use: most scans never need it).
-    """
-
-    address: int
-    start: int
-    end: int
-    flags: int
-    vm_file: Optional[Object] = field(compare=False, repr=False)
-    hugetlb: bool
-    accessible: bool
-    uffd_rwp: bool
-    # A range of the kernel's own page tables (init_mm), not a VMA: there,
-    # non-present entries are not softleaf entries.
-    kernel: bool = False
-    # VM_PFNMAP, VM_MIXEDMAP or VM_IO: may map raw pfns without a memory map.
-    pfnmap: bool = False
-    # A stretch of the user address range no VMA covers (triage walks it to
-    # find entries outside any VMA), not a VMA.
-    gap: bool = False
-    prog: Optional[Program] = field(default=None, compare=False, repr=False)
-
-    @cached_property
-    def file(self) -> Optional[str]:
-        return _file_path(self.vm_file)
-
-    @cached_property
-    def name(self) -> Optional[str]:
-        """What /proc/PID/maps calls the VMA (drgn's ``vma_name()``): its
-        file, or ``[heap]``, ``[stack]``, ``[vdso]``, ``[anon:NAME]``...;
-        ``None`` for plain anonymous memory."""
-        if self.prog is None or self.kernel or not self.address:
-            return None
-        from drgn.helpers.linux.mm import vma_name
-
-        try:
-            name = vma_name(Object(self.prog, "struct vm_area_struct *", self.address))
-        except (FaultError, LookupError, ValueError, AttributeError):
-            return None
-        return name.decode(errors="replace") or None
 
 
 @dataclass(frozen=True)
@@ -142,201 +92,14 @@ class Unreadable:
 
 WalkItem = Union[PteSlots, HugeLeaf, NoneRange, Unreadable]
 
-_U64 = struct.Struct("<Q")
-
-
-def _vm_flag_bit(prog: Program, name: str, default: int) -> int:
-    # Since Linux 6.18 or so, VMA flags are declared as VMA_<NAME>_BIT enum
-    # constants; before, they were macros with long-stable values.
-    key = f"drgn_softleaf.vm_bit.{name}"
-    try:
-        return prog.cache[key]
-    except KeyError:
-        pass
-    try:
-        bit = prog.constant(f"VMA_{name}_BIT").value_()
-    except LookupError:
-        bit = default
-    prog.cache[key] = bit
-    return bit
-
-
-def _file_path(file: Optional[Object]) -> Optional[str]:
-    """The path of ``struct file *`` *file*; in a dump, looked up once per
-    file (the VMAs of a process often map few files many times)."""
-    from drgn import ProgramFlags
-    from drgn.helpers.linux.fs import d_path
-
-    if file is None:
-        return None
-    prog = file.prog_
-    cache = None
-    if not prog.flags & ProgramFlags.IS_LIVE:
-        cache = prog.cache.setdefault("drgn_softleaf.file_paths", {})
-        path = cache.get(file.value_())
-        if path is not None:
-            return path
-    try:
-        path = d_path(file.f_path).decode(errors="replace")
-    except (FaultError, ValueError):
-        path = "(unreadable path)"
-    if cache is not None:
-        cache[file.value_()] = path
-    return path
-
-
-def _vma_layout(prog: Program) -> Tuple[int, int, int, int, int]:
-    """(size, offsets of vm_start, vm_end, vm_flags, vm_file) of struct
-    vm_area_struct, cached per program: a VMA is then one read."""
-    key = "drgn_softleaf.vma_layout"
-    try:
-        return prog.cache[key]
-    except KeyError:
-        pass
-    from drgn import offsetof, sizeof
-
-    t = prog.type("struct vm_area_struct")
-    layout = (sizeof(t), offsetof(t, "vm_start"), offsetof(t, "vm_end"),
-              offsetof(t, "vm_flags"), offsetof(t, "vm_file"))
-    prog.cache[key] = layout
-    return layout
-
-
-_MAPLE_NODE_MASK = 255
-_MAPLE_NODE_TYPE_SHIFT = 3
-_MAPLE_NODE_TYPE_MASK = 0xF
-# enum maple_type (include/linux/maple_tree.h).
-_MAPLE_LEAF_64 = 1
-_MAPLE_RANGE_64 = 2
-_MAPLE_ARANGE_64 = 3
-# xa_mk_internal(257) (include/linux/xarray.h).
-_XA_ZERO_ENTRY = (257 << 2) | 2
-
-
-def _maple_layout(prog: Program) -> Optional[dict]:
-    """Where the parts of a ``struct maple_node`` are, from the debug info
-    (cached); ``None`` before maple trees (Linux 6.1)."""
-    key = "drgn_softleaf.maple_layout"
-    try:
-        return prog.cache[key]
-    except KeyError:
-        pass
-    from drgn import offsetof, sizeof
-
-    try:
-        t = prog.type("struct maple_node")
-        layout: Optional[dict] = {
-            "size": sizeof(t),
-            "r_pivot": offsetof(t, "mr64.pivot"),
-            "r_pivots": prog.type("struct maple_range_64").member("pivot").type.length,
-            "r_slot": offsetof(t, "mr64.slot"),
-            "r_end": offsetof(t, "mr64.meta.end"),
-            "a_pivot": offsetof(t, "ma64.pivot"),
-            "a_pivots": prog.type("struct maple_arange_64").member("pivot").type.length,
-            "a_slot": offsetof(t, "ma64.slot"),
-            "a_end": offsetof(t, "ma64.meta.end"),
-        }
-    except LookupError:
-        layout = None
-    prog.cache[key] = layout
-    return layout
-
-
-def mm_vma_addresses(mm: Object) -> List[int]:
-    """
-    The addresses of the ``struct vm_area_struct`` of *mm*, in address
-    order: the maple tree read one node at a time (one read per node, as
-    drgn's ``mt_for_each()`` walks it), or drgn's ``for_each_vma()`` on
-    kernels without one (the rbtree before Linux 6.1).
-
-    :param mm: ``struct mm_struct *``
-    """
-    prog = mm.prog_
-    layout = _maple_layout(prog)
-    if layout is None or not has_member(mm, "mm_mt"):
-        from drgn.helpers.linux.mm import for_each_vma
-
-        return [vma.value_() for vma in for_each_vma(mm)]
-    read = prog.read
-    root = mm.mm_mt.ma_root.value_()
-    if not ((root & 3) == 2 and root > 4096):  # xa_is_node()
-        # A single entry at the root (or none, or a reserved internal one).
-        return [root] if root and root & 3 != 2 else []
-    out: List[int] = []
-    queue = collections.deque(((root, (1 << 64) - 1),))
-    size = layout["size"]
-    while queue:
-        entry, max_ = queue.popleft()
-        node = entry & ~_MAPLE_NODE_MASK
-        kind = (entry >> _MAPLE_NODE_TYPE_SHIFT) & _MAPLE_NODE_TYPE_MASK
-        buf = read(node, size)
-        if kind == _MAPLE_ARANGE_64:
-            p, n, sl, e = layout["a_pivot"], layout["a_pivots"], layout["a_slot"], layout["a_end"]
-        elif kind in (_MAPLE_RANGE_64, _MAPLE_LEAF_64):
-            p, n, sl, e = layout["r_pivot"], layout["r_pivots"], layout["r_slot"], layout["r_end"]
-        else:
-            raise ValueError(f"unknown maple node type {kind} at {node:#x}")
-        pivots = struct.unpack_from(f"<{n}Q", buf, p)
-        slots = struct.unpack_from(f"<{n + 1}Q", buf, sl)
-        # ma_data_end()
-        if kind == _MAPLE_ARANGE_64 or not pivots[-1]:
-            end = buf[e]
-        elif pivots[-1] == max_:
-            end = n - 1
-        else:
-            end = n
-        if kind == _MAPLE_LEAF_64:
-            out.extend(v for v in slots[:end + 1] if v and v != _XA_ZERO_ENTRY)
-        else:
-            queue.extend(zip(slots[:end + 1], pivots[:end] + (max_,)))
-    return out
-
-
-def mm_vmas(mm: Object) -> List[Vma]:
-    """
-    Return the VMAs of *mm*, in address order.
-
-    :param mm: ``struct mm_struct *``
-    """
-    prog = mm.prog_
-    hugetlb = 1 << _vm_flag_bit(prog, "HUGETLB", 22)
-    access = (1 << _vm_flag_bit(prog, "READ", 0)) | (1 << _vm_flag_bit(prog, "WRITE", 1)) | (
-        1 << _vm_flag_bit(prog, "EXEC", 2)
-    )
-    # VM_UFFD_RWP exists since 7.x; no bit otherwise.
-    rwp_bit = _vm_flag_bit(prog, "UFFD_RWP", -1)
-    rwp = 1 << rwp_bit if rwp_bit >= 0 else 0
-    pfnmap = (1 << _vm_flag_bit(prog, "PFNMAP", 10)) | (1 << _vm_flag_bit(prog, "IO", 14)) | (
-        1 << _vm_flag_bit(prog, "MIXEDMAP", 28))
-    size, o_start, o_end, o_flags, o_file = _vma_layout(prog)
-    file_type = prog.type("struct file *")
-    read = prog.read
-    out = []
-    for address in mm_vma_addresses(mm):
-        buf = read(address, size)
-        start, end, flags, file = (
-            _U64.unpack_from(buf, o)[0] for o in (o_start, o_end, o_flags, o_file)
-        )
-        out.append(
-            Vma(
-                address=address,
-                start=start,
-                end=end,
-                flags=flags,
-                vm_file=Object(prog, file_type, file) if file else None,
-                hugetlb=bool(flags & hugetlb),
-                accessible=bool(flags & access),
-                uffd_rwp=bool(flags & rwp),
-                pfnmap=bool(flags & pfnmap),
-                prog=prog,
-            )
-        )
-    return out
-
-
 # Reads of a page table whose parent entry changed meanwhile (live kernels)
 # before the range is given up as unreadable.
 _READ_ATTEMPTS = 5
+
+# A parent entry as a walk of a live kernel remembers it: (physical
+# address of the entry, its value when the table below was read, torn
+# reads so far). ``None`` in a dump, whose memory does not change.
+_Parent = Optional[Tuple[int, int, int]]
 
 
 class _Torn(Exception):
@@ -346,32 +109,25 @@ class _Torn(Exception):
         return f"the page table changed on each of {_READ_ATTEMPTS} reads (live kernel)"
 
 
-def _is_live(prog: Program) -> bool:
-    from drgn import ProgramFlags
-
-    return bool(prog.flags & ProgramFlags.IS_LIVE)
-
-
-def _stable_child(prog: Program, entry_phys: int, value: int, size: int, table_present: Any,
-                  table_phys: Any, phys_mask: int) -> Tuple[int, Optional[bytes]]:
+def _moved(prog: Program, parent: _Parent) -> Optional[int]:
     """
-    Read the table an upper-level entry points to, then the entry again: if
-    it changed meanwhile (the table was freed or replaced on a live
-    kernel), what was read may mix two states, so go again from its new
-    value. Returns the entry's value and the table's bytes (``None`` once
-    the entry no longer points to a table).
+    The torn-read rule: after a page table was read, read the entry that
+    points to it again. If it changed meanwhile (the table was freed or
+    replaced on a live kernel), what was read may mix two states: return
+    the entry's new value, to go again from there. ``None`` if it did not
+    change (or *parent* is ``None``: a dump).
 
-    :raises _Torn: if it changed on every attempt.
+    :raises _Torn: if it changed on each of :data:`_READ_ATTEMPTS` reads.
     """
-    for _ in range(_READ_ATTEMPTS):
-        if not table_present(value):
-            return value, None
-        buf = prog.read(table_phys(value, phys_mask), size, True)
-        now = prog.read_u64(entry_phys, True)
-        if now == value:
-            return value, buf
-        value = now
-    raise _Torn()
+    if parent is None:
+        return None
+    entry_phys, value, torn = parent
+    now = prog.read_u64(entry_phys, True)
+    if now == value:
+        return None
+    if torn + 1 >= _READ_ATTEMPTS:
+        raise _Torn()
+    return now
 
 
 class _TableReader:
@@ -398,6 +154,58 @@ class _TableReader:
         return values
 
 
+class _Walk:
+    """What a walk of one tree of page tables keeps at hand: the levels,
+    the sizes of their tables and the layout's tests of upper entries."""
+
+    def __init__(self, prog: Program, target: Target) -> None:
+        import numpy as np
+
+        layout = target.layout
+        self.prog = prog
+        self.target = target
+        self.levels = target.level_shifts
+        self.last = len(self.levels) - 1
+        # Bytes and index bits of each level's tables (the top one can be
+        # smaller than the others).
+        self.sizes = [n * 8 for n in target.table_entries]
+        self.nbits = [n.bit_length() - 1 for n in target.table_entries]
+        self.table_present = layout.table_present
+        self.entry_none = layout.pte_none
+        self._table_phys = layout.table_phys
+        self._phys_mask = target.physical_mask
+        self.nonnone_mask = np.uint64(((1 << 64) - 1) & ~layout.none_ignore_mask)
+        self.live = is_live(prog)
+
+    def child(self, value: int) -> int:
+        """The physical address of the table an upper entry points to."""
+        return self._table_phys(value, self._phys_mask)
+
+    def parent(self, table: int, index: int, value: int) -> _Parent:
+        """The parent entry to re-read after reading the table that slot
+        *index* of *table* points to (live kernels only)."""
+        return (table + 8 * index, value, 0) if self.live else None
+
+    def span(self, depth: int) -> int:
+        """Bytes of address space one table at *depth* maps."""
+        return 1 << (self.levels[depth][1] + self.nbits[depth])
+
+    def stable_child(self, entry_phys: int, value: int) -> Tuple[int, Optional[bytes]]:
+        """
+        Read the PTE table a PMD entry points to under the torn-read rule
+        (:func:`_moved`). Returns the entry's value and the table's bytes
+        (``None`` once the entry no longer points to a table).
+        """
+        torn = 0
+        while self.table_present(value):
+            buf = self.prog.read(self.child(value), self.sizes[self.last], True)
+            now = _moved(self.prog, (entry_phys, value, torn) if self.live else None)
+            if now is None:
+                return value, buf
+            value, torn = now, torn + 1
+        return value, None
+
+
 def walk_range(
     prog: Program,
     pgd_phys: int,
@@ -413,31 +221,20 @@ def walk_range(
     :param vmas: VMAs in address order.
     :param holes: Also yield :class:`NoneRange` for none upper-level entries.
     """
-    if target is None:
-        target = get_target(prog)
-    if not holes:
-        yield from _walk_tables(prog, pgd_phys, vmas, target)
-        return
-    layout = target.layout
-    levels = target.level_shifts
-    last = len(levels) - 1
-    reader = _TableReader(prog, target)
-    phys_mask = target.physical_mask
-    # Index bits of each level's tables.
-    nbits_at = [n.bit_length() - 1 for n in target.table_entries]
-    table_present = layout.table_present
-    table_phys = layout.table_phys
-    entry_none = layout.pte_none
-    import numpy as np
+    w = _Walk(prog, get_target(prog) if target is None else target)
+    if holes:
+        return _walk_holes(w, pgd_phys, vmas)
+    return _walk_tables(w, pgd_phys, vmas)
 
-    nonnone_mask = np.uint64(((1 << 64) - 1) & ~layout.none_ignore_mask)
 
-    # One explicit stack instead of recursion: a table to walk is (table,
-    # depth, start, end); anything else is an item to hand out. Children
-    # are pushed in reverse, so items come out in address order.
-    live = _is_live(prog)
+def _walk_holes(w: _Walk, pgd_phys: int, vmas: Sequence[Vma]) -> Iterator[WalkItem]:
+    """:func:`walk_range` with holes: one VMA at a time, from the top, with
+    one explicit stack instead of recursion. A table to walk is (table,
+    depth, start, end, parent entry); anything else is an item to hand out.
+    Children are pushed in reverse, so items come out in address order."""
+    reader = _TableReader(w.prog, w.target)
+    levels = w.levels
     for vma in vmas:
-        # (table, depth, start, end, parent entry: see _walk_tables).
         stack: list = [(pgd_phys, 0, vma.start, vma.end, None)]
         while stack:
             top = stack.pop()
@@ -448,209 +245,183 @@ def walk_range(
             level, shift = levels[depth]
             try:
                 values = reader.read(level, phys)
-                if parent is not None:
-                    now = prog.read_u64(parent[0], True)
-                    if now != parent[1]:
-                        # Torn read (see _walk_tables): go again from the
-                        # parent's new value.
-                        reader.forget(level)
-                        if parent[2] >= _READ_ATTEMPTS:
-                            raise _Torn()
-                        up = levels[depth - 1][0]
-                        if table_present(now):
-                            stack.append((table_phys(now, phys_mask), depth, start, end,
-                                          (parent[0], now, parent[2] + 1)))
-                        elif entry_none(now):
-                            stack.append(NoneRange(vma, up, start, end))
-                        else:
-                            span = 1 << levels[depth - 1][1]
-                            stack.append(HugeLeaf(vma, up, start & ~(span - 1), span, now,
-                                                  parent[0] & ~(8 * target.table_entries[depth - 1]
-                                                                - 1)))
-                        continue
+                now = _moved(w.prog, parent)
             except (FaultError, _Torn) as e:
+                reader.forget(level)
                 yield Unreadable(vma, level, start, end, phys, str(e))
                 continue
-            span = 1 << (shift + nbits_at[depth])
-            base = start & ~(span - 1)
+            if now is not None:
+                # Torn: go again from the parent's new value.
+                reader.forget(level)
+                assert parent is not None
+                up, up_shift = levels[depth - 1]
+                if w.table_present(now):
+                    stack.append((w.child(now), depth, start, end,
+                                  (parent[0], now, parent[2] + 1)))
+                elif w.entry_none(now):
+                    stack.append(NoneRange(vma, up, start, end))
+                else:
+                    span = 1 << up_shift
+                    stack.append(HugeLeaf(vma, up, start & ~(span - 1), span, now,
+                                          parent[0] & ~(w.sizes[depth - 1] - 1)))
+                continue
+            base = start & ~(w.span(depth) - 1)
             first = (start - base) >> shift
             stop = ((end - 1 - base) >> shift) + 1
-            if depth == last:
+            if depth == w.last:
                 yield PteSlots(vma, base, values, first, stop, phys)
                 continue
             size = 1 << shift
-            if holes or stop - first < 16:
-                indexes: Sequence[int] = range(stop - 1, first - 1, -1)
-            else:
-                # Most upper-level entries are none: find the others
-                # array-wise.
-                arr = np.frombuffer(values, dtype=np.uint64)[first:stop]
-                indexes = (np.flatnonzero(arr & nonnone_mask) + first)[::-1].tolist()
-            for i in indexes:
+            for i in range(stop - 1, first - 1, -1):
                 v = values[i]
                 lo = base + (i << shift)
-                if entry_none(v):
-                    if holes:
-                        stack.append(NoneRange(vma, level, max(start, lo), min(end, lo + size)))
-                elif table_present(v):
-                    stack.append((table_phys(v, phys_mask), depth + 1, max(start, lo),
-                                  min(end, lo + size), (phys + 8 * i, v, 0) if live else None))
+                if w.entry_none(v):
+                    stack.append(NoneRange(vma, level, max(start, lo), min(end, lo + size)))
+                elif w.table_present(v):
+                    stack.append((w.child(v), depth + 1, max(start, lo), min(end, lo + size),
+                                  w.parent(phys, i, v)))
                 else:
                     stack.append(HugeLeaf(vma, level, lo, size, v, phys))
 
 
-def _walk_tables(prog: Program, pgd_phys: int, vmas: Sequence[Vma],
-                 target: Target) -> Iterator[WalkItem]:
-    """
-    :func:`walk_range` without holes, table by table: each table is read
-    once and its non-none entries found array-wise, then matched to the
-    VMAs they lie under (several VMAs can share a table), instead of one
-    walk from the top per VMA.
-    """
-    import bisect
+class _Under:
+    """The VMAs (in address order) that overlap a range."""
 
-    import numpy as np
+    def __init__(self, vmas: Sequence[Vma]) -> None:
+        self.vmas = vmas
+        self.ends = [v.end for v in vmas]
 
-    if not vmas:
-        return
-    layout = target.layout
-    levels = target.level_shifts
-    last = len(levels) - 1
-    # Bytes and index bits of each level's tables (the top one can be
-    # smaller than the others).
-    sizes = [n * 8 for n in target.table_entries]
-    nbits_at = [n.bit_length() - 1 for n in target.table_entries]
-    phys_mask = target.physical_mask
-    nonnone_mask = np.uint64(((1 << 64) - 1) & ~layout.none_ignore_mask)
-    table_present = layout.table_present
-    table_phys = layout.table_phys
-    entry_none = layout.pte_none
-    read = prog.read
-    ends = [v.end for v in vmas]
-    live = _is_live(prog)
+    def __call__(self, lo: int, hi: int) -> List[Vma]:
+        import bisect
 
-    def under(lo: int, hi: int) -> List[Vma]:
-        """The VMAs that overlap [lo, hi)."""
         out = []
-        for k in range(bisect.bisect_right(ends, lo), len(vmas)):
+        vmas = self.vmas
+        for k in range(bisect.bisect_right(self.ends, lo), len(vmas)):
             v = vmas[k]
             if v.start >= hi:
                 break
             out.append(v)
         return out
 
+
+def _walk_tables(w: _Walk, pgd_phys: int, vmas: Sequence[Vma]) -> Iterator[WalkItem]:
+    """
+    :func:`walk_range` without holes, table by table: each table is read
+    once and its non-none entries found array-wise, then matched to the
+    VMAs they lie under (several VMAs can share a table), instead of one
+    walk from the top per VMA. A table to walk is (table, depth, base
+    address of its slot 0, parent entry); children are pushed in reverse so
+    that they come out in address order.
+    """
+    import numpy as np
+
+    if not vmas:
+        return
+    under = _Under(vmas)
     span_lo, span_hi = vmas[0].start, vmas[-1].end
     # The top-level table maps one aligned span of the address space (the
     # kernel half's addresses carry the sign-extension bits above it).
-    root_span = 1 << (levels[0][1] + nbits_at[0])
-    # (table, depth, base address of its slot 0); children pushed in
-    # reverse so that they come out in address order.
-    # On a live kernel, each table's parent entry is (phys of the parent
-    # entry, its value when read, attempts so far): None for the top.
-    stack: list = [(pgd_phys, 0, span_lo & ~(root_span - 1), None)]
+    stack: list = [(pgd_phys, 0, span_lo & ~(w.span(0) - 1), None)]
     while stack:
         top = stack.pop()
         if not isinstance(top, tuple):
             yield top
             continue
         phys, depth, base, parent = top
-        level, shift = levels[depth]
-        span = 1 << (shift + nbits_at[depth])
-        size = sizes[depth]
+        level, shift = w.levels[depth]
         lo = max(span_lo, base)
-        hi = min(span_hi, base + span)
+        hi = min(span_hi, base + w.span(depth))
         try:
-            buf = read(phys, size, True)
-            if parent is not None:
-                # Torn read: the parent entry changed while this table was
-                # read (the table was freed or replaced). Read again from
-                # what the parent holds now.
-                now = prog.read_u64(parent[0], True)
-                if now != parent[1]:
-                    if parent[2] >= _READ_ATTEMPTS:
-                        raise _Torn()
-                    if table_present(now):
-                        stack.append((table_phys(now, phys_mask), depth, base,
-                                      (parent[0], now, parent[2] + 1)))
-                    elif not entry_none(now):
-                        for vma in reversed(under(lo, hi)):
-                            stack.append(HugeLeaf(vma, levels[depth - 1][0], base, span, now,
-                                                  parent[0] & ~(sizes[depth - 1] - 1)))
-                    continue
+            buf = w.prog.read(phys, w.sizes[depth], True)
+            now = _moved(w.prog, parent)
         except (FaultError, _Torn) as e:
             for vma in reversed(under(lo, hi)):
                 stack.append(Unreadable(vma, level, max(lo, vma.start), min(hi, vma.end), phys,
                                         str(e)))
             continue
+        if now is not None:
+            # Torn: go again from the parent's new value.
+            assert parent is not None
+            if w.table_present(now):
+                stack.append((w.child(now), depth, base, (parent[0], now, parent[2] + 1)))
+            elif not w.entry_none(now):
+                for vma in reversed(under(lo, hi)):
+                    stack.append(HugeLeaf(vma, w.levels[depth - 1][0], base, w.span(depth), now,
+                                          parent[0] & ~(w.sizes[depth - 1] - 1)))
+            continue
         values = memoryview(buf).cast("Q")
-        first = (lo - base) >> shift
-        stop = ((hi - 1 - base) >> shift) + 1
-        if depth == last:
+        if depth == w.last:
             for v in reversed(under(lo, hi)):
                 s_lo = max(v.start, lo)
                 s_hi = min(v.end, hi)
                 stack.append(PteSlots(v, base, values, (s_lo - base) >> shift,
                                       ((s_hi - 1 - base) >> shift) + 1, phys))
             continue
+        first = (lo - base) >> shift
+        stop = ((hi - 1 - base) >> shift) + 1
         arr = np.frombuffer(buf, dtype=np.uint64)[first:stop]
-        entry_size = 1 << shift
-        indexes = (np.flatnonzero(arr & nonnone_mask) + first).tolist()
-        if depth == last - 1:
+        indexes = (np.flatnonzero(arr & w.nonnone_mask) + first).tolist()
+        if depth == w.last - 1:
             # The children are PTE tables (or huge leaves): handed out
-            # here, in order, without going through the stack. When one VMA
-            # covers this whole table, no child needs looking up.
-            whole = under(lo, hi)
-            one = whole[0] if len(whole) == 1 and whole[0].start <= lo and \
-                whole[0].end >= hi else None
-            pte_shift = levels[last][1]
-            for i in indexes:
-                v = values[i]
-                child = base + (i << shift)
-                c_lo, c_hi = max(child, lo), min(child + entry_size, hi)
-                inside = [one] if one is not None else under(c_lo, c_hi)
-                if table_present(v):
-                    child_phys = table_phys(v, phys_mask)
-                    try:
-                        if live:
-                            now, child_buf = _stable_child(prog, phys + 8 * i, v,
-                                                           sizes[last], table_present,
-                                                           table_phys, phys_mask)
-                            if child_buf is None:
-                                if not entry_none(now):
-                                    for vma in inside:
-                                        yield HugeLeaf(vma, level, child, entry_size, now,
-                                                       phys)
-                                continue
-                            child_phys = table_phys(now, phys_mask)
-                        else:
-                            child_buf = read(child_phys, sizes[last], True)
-                        child_values = memoryview(child_buf).cast("Q")
-                    except (FaultError, _Torn) as e:
-                        for vma in inside:
-                            yield Unreadable(vma, levels[last][0], max(c_lo, vma.start),
-                                             min(c_hi, vma.end), child_phys, str(e))
-                        continue
-                    for vma in inside:
-                        s_ = max(vma.start, c_lo)
-                        e_ = min(vma.end, c_hi)
-                        yield PteSlots(vma, child, child_values, (s_ - child) >> pte_shift,
-                                       ((e_ - 1 - child) >> pte_shift) + 1, child_phys)
-                else:
-                    for vma in inside:
-                        yield HugeLeaf(vma, level, child, entry_size, v, phys)
+            # here, in order, without going through the stack.
+            yield from _pte_tables(w, under, phys, values, indexes, base, lo, hi)
             continue
+        entry_size = 1 << shift
         for i in reversed(indexes):
             v = values[i]
             child = base + (i << shift)
             inside = under(max(child, lo), min(child + entry_size, hi))
             if not inside:
                 continue
-            if table_present(v):
-                stack.append((table_phys(v, phys_mask), depth + 1, child,
-                               (phys + 8 * i, v, 0) if live else None))
+            if w.table_present(v):
+                stack.append((w.child(v), depth + 1, child, w.parent(phys, i, v)))
             else:
                 for vma in reversed(inside):
                     stack.append(HugeLeaf(vma, level, child, entry_size, v, phys))
+
+
+def _pte_tables(w: _Walk, under: _Under, phys: int, values: memoryview, indexes: List[int],
+                base: int, lo: int, hi: int) -> Iterator[WalkItem]:
+    """The items below the non-none slots *indexes* of the PMD table at
+    *phys* (slot 0 mapping *base*), in [lo, hi): each PTE table read once
+    and handed out per VMA, and PMD leaves. When one VMA covers this whole
+    table, no child needs looking up."""
+    level, shift = w.levels[w.last - 1]
+    pte_level, pte_shift = w.levels[w.last]
+    entry_size = 1 << shift
+    whole = under(lo, hi)
+    one = whole[0] if len(whole) == 1 and whole[0].start <= lo and whole[0].end >= hi \
+        else None
+    for i in indexes:
+        v = values[i]
+        child = base + (i << shift)
+        c_lo, c_hi = max(child, lo), min(child + entry_size, hi)
+        inside = [one] if one is not None else under(c_lo, c_hi)
+        if not w.table_present(v):
+            for vma in inside:
+                yield HugeLeaf(vma, level, child, entry_size, v, phys)
+            continue
+        child_phys = w.child(v)
+        try:
+            now, child_buf = w.stable_child(phys + 8 * i, v)
+        except (FaultError, _Torn) as e:
+            for vma in inside:
+                yield Unreadable(vma, pte_level, max(c_lo, vma.start), min(c_hi, vma.end),
+                                 child_phys, str(e))
+            continue
+        if child_buf is None:
+            # (Live: the entry became a leaf, or none, meanwhile.)
+            if not w.entry_none(now):
+                for vma in inside:
+                    yield HugeLeaf(vma, level, child, entry_size, now, phys)
+            continue
+        child_phys = w.child(now)
+        child_values = memoryview(child_buf).cast("Q")
+        for vma in inside:
+            s_ = max(vma.start, c_lo)
+            e_ = min(vma.end, c_hi)
+            yield PteSlots(vma, child, child_values, (s_ - child) >> pte_shift,
+                           ((e_ - 1 - child) >> pte_shift) + 1, child_phys)
 
 
 def mm_pgd_phys(mm: Object) -> int:

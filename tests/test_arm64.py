@@ -15,7 +15,8 @@ from drgn_softleaf.arch.arm64 import SWAP_PTE_LAYOUTS, Arm64
 from drgn_softleaf.classify import Kind, classify_value, count_pte_group
 from drgn_softleaf.leafops import PTE_MARKER_GUARD, PTE_MARKER_POISONED, PTE_MARKER_UFFD_WP, Leafops
 from drgn_softleaf.target import Target
-from drgn_softleaf.walk import PteSlots, Vma
+from drgn_softleaf.vma import Vma
+from drgn_softleaf.walk import PteSlots
 from test_leafops import KERNEL_TABLES
 
 NEW = SWAP_PTE_LAYOUTS["present_invalid"]

@@ -158,30 +158,6 @@ def test_console_script_no_traceback():
     assert proc.stderr.startswith("drgn-softleaf: error:")
 
 
-@pytest.mark.parametrize("name", ["linux-7.3-l5-quiescent", "linux-6.12-l5-quiescent",
-                                  "linux-6.1-l5-quiescent", "linux-5.10-l5-quiescent",
-                                  "linux-7.3-l5-numa", "linux-7.3-arm64-l5-quiescent",
-                                  "linux-7.3-arm64-64k-l3-quiescent",
-                                  "linux-6.1-arm64-l4-quiescent"])
-def test_jsonl_fast_path_equals_entry_json(name):
-    """The vectorized JSON Lines writer gives exactly what entry_json() gives
-    for every entry of the typed API."""
-    from drgn_softleaf import Enricher, address_space, enrich_entry, for_each_leaf_entry
-    from drgn_softleaf.commands import parse, run
-    from drgn_softleaf.render import entry_json
-
-    prog, manifest = load(name)
-    out = io.StringIO()
-    run(prog, parse(["entries", "-p", str(manifest["pid"]), "--format", "jsonl"]), out)
-    space = address_space(prog, pid=manifest["pid"])
-    enricher = Enricher(prog)
-    want = [json.dumps(entry_json(space, enrich_entry(enricher, e)), separators=(",", ":"))
-            for e in for_each_leaf_entry(prog, pid=manifest["pid"])]
-    got = out.getvalue().splitlines()
-    assert got == want
-    assert any('"protnone":true' in line for line in got)
-
-
 def test_kernel_tables(capsys):
     status, out, err = run_cli(core_args("linux-7.3-l5-quiescent")
                                + ["entries", "--kernel-tables", "--format", "jsonl"], capsys)

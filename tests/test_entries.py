@@ -8,7 +8,7 @@ flags), and with the raw-value facts pagemap cannot express.
 
 import pytest
 
-from conftest import EXPECTED_FIXTURES, fixtures_of_mode, load
+from conftest import fixtures_of_mode, load
 from drgn_softleaf import Kind, for_each_leaf_entry, get_target
 from pagemap_oracle import pagemap_mismatches
 
@@ -71,76 +71,6 @@ def test_device_exclusive_access_split(name):
     if not types:
         assert {"device_exclusive", "device_exclusive_ro"} <= \
             {a["what"] for a in manifest["absent"]}
-
-
-@pytest.mark.parametrize("name", EXPECTED_FIXTURES)
-def test_direct_maple_tree_read_equals_drgn(name):
-    """The VMAs read straight from the maple tree's nodes are drgn's
-    for_each_vma(), in the same order, for every address space."""
-    from drgn.helpers.linux.mm import for_each_vma
-
-    from drgn_softleaf.scan import for_each_address_space
-    from drgn_softleaf.walk import mm_vma_addresses
-
-    prog, _ = load(name)
-    spaces = list(for_each_address_space(prog))
-    assert spaces
-    total = 0
-    for space in spaces:
-        want = [vma.value_() for vma in for_each_vma(space.mm)]
-        assert mm_vma_addresses(space.mm) == want, space.pid
-        total += len(want)
-    assert total > len(spaces)
-
-
-@pytest.mark.parametrize("name", EXPECTED_FIXTURES)
-def test_memory_map_sections_equal_drgn(name):
-    """The section table read a root at a time gives drgn's valid_section()
-    for every present section."""
-    import numpy as np
-    from drgn.helpers.linux.mmzone import for_each_present_section, valid_section
-
-    from drgn_softleaf.checks import get_memory_map
-
-    prog, _ = load(name)
-    memmap = get_memory_map(prog)
-    want = [nr for nr, ms in for_each_present_section(prog) if valid_section(ms)]
-    assert want and np.flatnonzero(memmap.valid_sections).tolist() == want
-    assert memmap.highest_memmap_pfn >> memmap.section_shift == want[-1]
-
-
-@pytest.mark.parametrize("name", ["linux-7.3-l5-quiescent", "linux-6.12-l5-quiescent",
-                                  "linux-7.3-l5-migrate", "linux-7.3-arm64-l5-migrate",
-                                  "linux-7.3-arm64-64k-l3-quiescent"])
-def test_select_pte_group_equals_batch_classification(name):
-    """What triage picks out of PTE groups is exactly the entries the full
-    batch classification calls neither present nor marker, at the same
-    addresses; the rest is counted."""
-    from drgn_softleaf.classify import (
-        Kind,
-        batch_items,
-        classify_pte_batch,
-        select_pte_group,
-    )
-    from drgn_softleaf.scan import address_space, walk_address_space
-
-    prog, manifest = load(name)
-    target = get_target(prog)
-    _, walk = walk_address_space(address_space(prog, pid=manifest["pid"]))
-    picked = 0
-    for item in batch_items(walk):
-        if not isinstance(item, list):
-            continue
-        batch = classify_pte_batch(target, item)
-        kinds = list(Kind)
-        quiet_codes = {kinds.index(Kind.PRESENT), kinds.index(Kind.MARKER)}
-        want = [(a, r) for a, r, c in zip(batch.addrs.tolist(), batch.raws.tolist(),
-                                          batch.codes.tolist()) if c not in quiet_codes]
-        quiet, got = select_pte_group(target, item, (Kind.PRESENT, Kind.MARKER))
-        assert got == want
-        assert quiet + len(got) == len(batch.raws)
-        picked += len(got)
-    assert picked > 10
 
 
 @pytest.mark.parametrize("name,valid", [("linux-7.3-l5-quiescent", True),

@@ -14,7 +14,8 @@ from drgn import Object
 
 from conftest import load
 from drgn_softleaf import get_target
-from drgn_softleaf.triage import _anon_vma_chain, scan_leaks
+from drgn_softleaf.triage import scan_leaks
+from drgn_softleaf.triage.rules import _anon_vma_chain
 from pagemap_oracle import PM_PFRAME
 
 NAME = "linux-7.3ksm-l5-ksm"

@@ -304,7 +304,8 @@ def test_vector_counts_equal_scalar(version):
 
     from drgn_softleaf.classify import classify_value, count_pte_group
     from drgn_softleaf.target import Target
-    from drgn_softleaf.walk import PteSlots, Vma
+    from drgn_softleaf.vma import Vma
+    from drgn_softleaf.walk import PteSlots
 
     ops = ops_for(version)
     target = Target(X86, 5, X86.level_shifts(5), X86.table_entries(5), 52, 0, X86.physical_mask(), ops.table, ops,
@@ -343,7 +344,7 @@ def test_kernel_tables_are_not_decoded():
     entries (set_memory_np() leaves an inverted pfn): shown raw."""
     from drgn_softleaf.classify import Kind, classify_value
     from drgn_softleaf.target import Target
-    from drgn_softleaf.walk import Vma
+    from drgn_softleaf.vma import Vma
 
     ops = ops_for("7.3")
     target = Target(X86, 5, X86.level_shifts(5), X86.table_entries(5), 52, 0, X86.physical_mask(), ops.table, ops,

@@ -125,7 +125,8 @@ def test_identity_holds_for_every_present_folio(name):
     from drgn import Object
 
     from drgn_softleaf import Kind, for_each_address_space, for_each_leaf_entry
-    from drgn_softleaf.triage import Holder, _folio_mapping, _identity
+    from drgn_softleaf.triage import Holder
+    from drgn_softleaf.triage.rules import _identity, folio_mapping as _folio_mapping
 
     from drgn.helpers.linux.mm import compound_head, pfn_to_page
 

@@ -28,7 +28,8 @@ from drgn.helpers.linux.pid import find_task
 
 from conftest import load
 from drgn_softleaf import for_each_leaf_entry
-from drgn_softleaf.triage import _folio_sleepers, scan_leaks
+from drgn_softleaf.triage import scan_leaks
+from drgn_softleaf.triage.tasks import _folio_sleepers
 from pagemap_oracle import PM_PFRAME
 
 

@@ -15,8 +15,9 @@ from drgn import Architecture, FaultError, Program
 
 from drgn_softleaf.arch.arm64 import PTE_PROT_NONE, SWAP_PTE_LAYOUTS, Arm64
 from drgn_softleaf.arch.x86_64 import X86_64_LAYOUT
+from drgn_softleaf.probe import has_constant, vmcoreinfo
 
-__all__ = ("UnsupportedArchitecture", "arch_layout", "layout_for", "vmcoreinfo")
+__all__ = ("UnsupportedArchitecture", "arch_layout", "layout_for")
 
 _CACHE_KEY = "drgn_softleaf.arch"
 
@@ -24,20 +25,6 @@ _CACHE_KEY = "drgn_softleaf.arch"
 class UnsupportedArchitecture(ValueError):
     """The program's architecture has no page-table layout, or its layout
     cannot be worked out from the program."""
-
-
-def vmcoreinfo(prog: Program) -> Dict[str, str]:
-    """The program's VMCOREINFO as a dictionary (empty if it has none)."""
-    try:
-        data = prog["VMCOREINFO"].string_().decode("ascii", "replace")
-    except KeyError:
-        return {}
-    out = {}
-    for line in data.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            out[key] = value
-    return out
 
 
 def _arm64_swap_layout(prog: Program) -> Any:
@@ -64,9 +51,6 @@ def _arm64_swap_layout(prog: Program) -> Any:
         ) from None
     if not page_none & PTE_PROT_NONE:
         return SWAP_PTE_LAYOUTS["present_invalid"]
-    # (target.py imports this module: its helper, at call time.)
-    from drgn_softleaf.target import has_constant
-
     if has_constant(prog, "PG_anon_exclusive"):
         return SWAP_PTE_LAYOUTS["swp_exclusive"]
     return SWAP_PTE_LAYOUTS["prot_none"]
