@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """
+drgn_softleaf.enrich: the folio behind a pfn, and the swap slot behind a
+swap entry.
+
 A swap slot mapped by more processes than its own count can say, on real
 dumps: the guest swapped a page out and forked 70 children, so the slot's
 swap count is 71, which 7.3 keeps in the cluster's extend table past
@@ -28,3 +31,4 @@ def test_swap_count_past_the_slot_byte(name):
     assert mapped == 71
     info = Enricher(prog).swap(*slot)
     assert info.error is None and info.count == mapped
+
