@@ -8,7 +8,8 @@ command, holding the command line, its output and its exit status.
 The test (test_cli.py) runs the same commands and diffs against these files.
 In a command line, ``{pid}`` is the scenario's PID, ``{addr:KIND}`` the
 address of the first page of that kind the guest program recorded (its
-manifest), and ``{raw:KIND}`` the value of the first entry of that kind in
+manifest), ``{region:NAME}`` the first present page of that region, and
+``{raw:KIND}`` the value of the first entry of that kind in
 the scenario's address space.
 """
 
@@ -96,6 +97,10 @@ CASES += [("linux-7.3-l5-quiescent", "decode-swap-hugetlb.txt",
            ["decode", "--hugetlb", "{raw:swap}"]),
           ("linux-7.3-l5-quiescent", "addr-kernel.txt",
            ["addr", "--kernel-tables", "0xffffffff82000000"])]
+# A page of a PTE-mapped THP: a large folio's mapcount.
+CASES += [(f, "addr-thp_pte_mapped.txt", ["addr", "-p", "{pid}", "{region:thp_pte_mapped}"])
+          for f in ("linux-7.3-l5-quiescent", "linux-6.12-l5-quiescent", "linux-6.1-l5-quiescent",
+                    "linux-7.3-arm64-l5-quiescent")]
 
 
 def _first_raw(prog: Any, manifest: Dict[str, Any], kind: str) -> int:
@@ -115,11 +120,13 @@ def command_line(prog: Any, manifest: Dict[str, Any], argv: List[str]) -> List[s
     """*argv* with its placeholders filled in."""
 
     def one(arg: str) -> str:
-        m = re.fullmatch(r"\{(addr|raw):(\w+)\}", arg)
+        m = re.fullmatch(r"\{(addr|raw|region):(\w+)\}", arg)
         if m is None:
             return arg.format(pid=manifest["pid"])
         if m.group(1) == "addr":
             return f"{_first_addr(manifest, m.group(2)):#x}"
+        if m.group(1) == "region":
+            return f"{next(p['addr'] for p in manifest['pages'] if p['region'] == m.group(2) and p['kind'] == 'present'):#x}"
         return f"{_first_raw(prog, manifest, m.group(2)):#x}"
 
     return [one(a) for a in argv]
