@@ -285,9 +285,12 @@ def _folio_mapcount(head: Object, order: int) -> int:
     try:
         if not order:
             return head._mapcount.counter.value_() + 1
-        if has_member(head[1], "_large_mapcount"):
-            # Since Linux 6.x, large folios count every mapping there.
-            return head[1]._large_mapcount.counter.value_() + 1
+        folio = _as_folio(head)
+        if folio is not None and has_member(folio, "_large_mapcount"):
+            # Since Linux 6.11, a large folio counts every mapping of any
+            # of its pages in struct folio's _large_mapcount
+            # (folio_large_mapcount() in include/linux/mm.h).
+            return folio._large_mapcount.counter.value_() + 1
         if has_member(head[1], "compound_mapcount"):
             # Before, total_compound_mapcount() (mm/util.c, v6.1): the
             # whole-folio mappings plus each page's own (hugetlb: whole
@@ -300,6 +303,15 @@ def _folio_mapcount(head: Object, order: int) -> int:
         return 0
     except (AttributeError, FaultError, LookupError):
         return 0
+
+
+def _as_folio(head: Object) -> Optional[Object]:
+    """*head* (``struct page *``) as a ``struct folio *``, on kernels with
+    folios."""
+    try:
+        return Object(head.prog_, "struct folio *", head.value_())
+    except LookupError:
+        return None
 
 
 def _is_hugetlb(head: Object) -> bool:
