@@ -24,6 +24,7 @@ from drgn_softleaf.target import Target
 from drgn_softleaf.triage.collect import Collector
 from drgn_softleaf.triage.counters import (
     read_mm_swapents,
+    slot_in_use,
     swap_census,
     swap_inuse,
     task_rss_caches,
@@ -194,11 +195,13 @@ def _counter_reader(prog: Program, check: CounterCheck,
             return counter, len(swap_census([space]))
         from drgn.helpers.linux.swap import for_each_swap_info
 
-        slots = swap_census(spaces)
+        enricher = Enricher(prog)
+        slots = {(e.swap_type, e.swap_offset) for e in swap_census(spaces)
+                 if e.swap_type == key.swap_type and slot_in_use(enricher, e)}
         for si in for_each_swap_info(prog) if "swap_info" in prog else ():
             type_, inuse = swap_inuse(si)
             if type_ == key.swap_type:
-                return inuse, sum(1 for t, _ in set(slots) if t == type_)
+                return inuse, len(slots)
         return None
 
     return read

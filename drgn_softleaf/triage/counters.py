@@ -15,7 +15,9 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from drgn import FaultError, Object, Program
 
+from drgn_softleaf.checks import check_swap_slot
 from drgn_softleaf.classify import Kind, LeafEntry
+from drgn_softleaf.enrich import Enricher
 from drgn_softleaf.probe import has_member, has_type
 from drgn_softleaf.scan import AddressSpace, selected_entries
 from drgn_softleaf.triage.records import CounterCheck, CounterKey, LeakReport
@@ -24,6 +26,7 @@ from drgn_softleaf.vma import mm_vmas
 __all__ = (
     "check_counters",
     "read_mm_swapents",
+    "slot_in_use",
     "swap_census",
     "swap_inuse",
     "task_rss_caches",
@@ -156,12 +159,20 @@ def _swap_name(si: Object, type_: int) -> str:
         return f"type {type_} (path unreadable)"
 
 
-def swap_census(spaces: Sequence[AddressSpace]) -> List[Tuple[int, int]]:
-    """The (type, offset) of every swap entry in the VMAs of *spaces*."""
+def swap_census(spaces: Sequence[AddressSpace]) -> List[LeafEntry]:
+    """Every swap entry in the VMAs of *spaces*."""
     out = []
     for space in spaces:
         for entry in selected_entries(space, mm_vmas(space.mm)):
             if isinstance(entry, LeafEntry) and entry.kind == Kind.SWAP:
-                assert entry.swap_type is not None and entry.swap_offset is not None
-                out.append((entry.swap_type, entry.swap_offset))
+                out.append(entry)
     return out
+
+
+def slot_in_use(enricher: Enricher, entry: LeafEntry) -> bool:
+    """Whether the collection pass counts the slot of swap entry *entry* as
+    one in use: its device was read and ``check_swap_slot()`` accepts it
+    (an impossible entry is an anomaly instead)."""
+    assert entry.swap_type is not None and entry.swap_offset is not None
+    info = enricher.swap(entry.swap_type, entry.swap_offset)
+    return not info.error and check_swap_slot(entry, info) is None
