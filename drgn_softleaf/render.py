@@ -14,7 +14,7 @@ a fixed wide width so that addresses are never cut.
 import os
 import sys
 from collections import Counter
-from typing import IO, Any, Iterable, List, Optional, Sequence, Tuple
+from typing import IO, TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple
 
 from rich.console import Console
 from rich.table import Table
@@ -23,8 +23,10 @@ from rich.text import Text
 from drgn_softleaf.classify import KIND_ORDER, Kind
 from drgn_softleaf.scan import AddressLookup, AddressSpace, Enriched
 from drgn_softleaf.schema import unreadable_what
-from drgn_softleaf.triage.records import LeakReport, MigrationFolio, Task
 from drgn_softleaf.vma import Vma
+
+if TYPE_CHECKING:  # (importing triage would import all of it: only its records)
+    from drgn_softleaf.triage.records import LeakReport, MigrationFolio, Task
 
 __all__ = (
     "make_console",
@@ -440,11 +442,11 @@ def render_addr(console: Console, space: AddressSpace, addr: int, lookup: Addres
             f"refcount {f.refcount}; mapcount {f.mapcount}; flags {','.join(f.flags) or '-'}"))
 
 
-def _task_text(t: Task) -> str:
+def _task_text(t: "Task") -> str:
     return f"{t.pid} ({t.comm}, {t.state})"
 
 
-def render_leaks(console: Console, report: LeakReport, verbose: bool = False) -> None:
+def render_leaks(console: Console, report: "LeakReport", verbose: bool = False) -> None:
     """
     The migration-entry triage report: summary first, then every finding
     in full. What is healthy (folios in flight, counters that agree) is
@@ -478,7 +480,7 @@ def render_leaks(console: Console, report: LeakReport, verbose: bool = False) ->
                            "in-use slots) agree with the page tables; --verbose lists them"))
 
 
-def _leaks_header(console: Console, report: LeakReport, verdicts: Counter) -> None:
+def _leaks_header(console: Console, report: "LeakReport", verdicts: Counter) -> None:
     """The report's summary: what was scanned and found, and how sure it is."""
     console.print(Text("Migration-entry triage", style="bold"))
     console.print(Text(
@@ -511,7 +513,7 @@ def _leaks_header(console: Console, report: LeakReport, verdicts: Counter) -> No
             for w, n in sorted(what.items())), style="bold"))
 
 
-def _leaks_folios(console: Console, report: LeakReport, verdicts: Counter,
+def _leaks_folios(console: Console, report: "LeakReport", verdicts: Counter,
                   verbose: bool) -> None:
     """The folios (in flight only with *verbose*), transient findings and
     waiters not linked to a folio."""
@@ -552,7 +554,7 @@ def _leaks_folios(console: Console, report: LeakReport, verdicts: Counter,
                                f"{'?' if w.folio is None else hex(w.folio)} ({w.how})"))
 
 
-def _render_folio(console: Console, f: MigrationFolio) -> None:
+def _render_folio(console: Console, f: "MigrationFolio") -> None:
     info = f.folio
     kind = "anon" if f.anon else "file" if f.anon is not None else "?"
     console.print()

@@ -13,13 +13,15 @@ and the triage return.
 
 import json
 from collections import Counter
-from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
+from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from drgn_softleaf.classify import Kind
 from drgn_softleaf.live import Confirmation
 from drgn_softleaf.scan import AddressSpace, Enriched
-from drgn_softleaf.triage.records import LeakReport, MigrationFolio, Task
 from drgn_softleaf.vma import Vma
+
+if TYPE_CHECKING:  # (importing triage would import all of it: only its records)
+    from drgn_softleaf.triage.records import LeakReport, MigrationFolio, Task
 
 __all__ = (
     "JSON_SCHEMA_VERSION",
@@ -113,12 +115,12 @@ def unreadable_what(reason: str) -> str:
     return "page tables"
 
 
-def _task_json(t: Task) -> Dict[str, Any]:
+def _task_json(t: "Task") -> Dict[str, Any]:
     return {"pid": t.pid, "comm": t.comm, "state": t.state, "task": t.address,
             "task_hex": f"{t.address:#x}"}
 
 
-def _leaks_summary_json(report: LeakReport) -> Dict[str, Any]:
+def _leaks_summary_json(report: "LeakReport") -> Dict[str, Any]:
     verdicts = Counter(f.verdict for f in report.folios)
     return {
         "address_spaces": report.address_spaces,
@@ -142,7 +144,7 @@ def _leaks_summary_json(report: LeakReport) -> Dict[str, Any]:
     }
 
 
-def _folio_json(f: MigrationFolio) -> Dict[str, Any]:
+def _folio_json(f: "MigrationFolio") -> Dict[str, Any]:
     return {
         "verdict": f.verdict,
         "folio": f.folio.folio,
@@ -172,7 +174,7 @@ def _folio_json(f: MigrationFolio) -> Dict[str, Any]:
     }
 
 
-def leaks_json(report: LeakReport, status: int) -> Dict[str, Any]:
+def leaks_json(report: "LeakReport", status: int) -> Dict[str, Any]:
     """The JSON document of the triage report (schema in the README)."""
     return {
         "schema": JSON_SCHEMA_VERSION,
