@@ -3,9 +3,21 @@
 Scanning
 --------
 
-The one code path every interface uses: find the address space, walk it,
-classify what the walk finds, and (on request) join each entry to its folio
-or swap slot.
+The one stream from the walk to every consumer: find the address space,
+walk its VMAs (and, for triage, the gaps between them), batch the PTE
+tables, classify what the walk finds (array-wise where it can), select by
+kind and range, and (on request) join each entry to its folio or swap
+slot. Nothing else calls the walker or the batching. Its forms:
+
+- :func:`for_each_leaf_entry`: the API, one entry at a time;
+- :class:`Listing`: a listing's entries, enriched, one at a time or in
+  batches on the vector path (``entries``, JSON Lines);
+- :func:`system_counts`, :func:`space_vma_counts`, :func:`space_counts`,
+  :func:`vma_counts`: counts per kind and of impossible entries
+  (``summary``, ``vmas``);
+- :func:`selected_entries`: what a whole-system triage judges one by one
+  (``leaks``, the swap census);
+- :func:`lookup_address`: the path down to one address (``addr``).
 
 >>> from drgn_softleaf import for_each_leaf_entry
 >>> for entry in for_each_leaf_entry(prog, pid=1):
