@@ -22,7 +22,7 @@ only reported on evidence.
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
-from drgn import FaultError, Program
+from drgn import FaultError, Object, Program
 
 from drgn_softleaf.classify import Kind, LeafEntry
 from drgn_softleaf.enrich import SwapInfo
@@ -36,11 +36,14 @@ __all__ = (
     "check_invalid",
     "check_pfn_memmap",
     "check_present_pfn",
+    "check_special_pte",
     "check_swap_slot",
     "entry_anomalies",
     "get_memory_map",
+    "get_special_pages",
     "pfn_valid",
     "present_suspects",
+    "SpecialPages",
 )
 
 _CACHE_KEY = "drgn_softleaf.memory_map"
@@ -51,7 +54,7 @@ class EntryAnomaly:
     """
     Why one leaf entry is impossible.
 
-    :ivar what: A short name (``no-memmap``, ``pfn-beyond-memmap``,
+    :ivar what: A short name (``no-memmap``, ``pfn-beyond-memmap``, ``bad-special``,
         ``swap-no-device``, ``swap-past-end``, ``invalid``), the same names
         the ``leaks`` report uses.
     :ivar detail: One line for people.
@@ -106,17 +109,24 @@ class MemoryMap:
         return bad
 
 
-def present_suspects(memmap: MemoryMap, special_mask: int, raws: Any, pfns: Any,
-                     present: Any) -> Any:
+def present_suspects(prog: Program, raws: Any, pfns: Any, present: Any) -> Any:
     """
-    The NumPy prefilter of :func:`check_present_pfn` over PTE values and
-    their pfns: the present, non-special entries whose pfn has no memory
-    map. Only these can be impossible; whether they are depends on their
-    VMA, which the caller judges one by one (they are rare).
+    The NumPy prefilter of :func:`check_present_pfn` and
+    :func:`check_special_pte` over PTE values and their pfns: the present,
+    non-special entries whose pfn has no memory map, and the present special
+    entries that map neither a zero page nor a devmap page. Only these can
+    be impossible; whether they are depends on their VMA, which the caller
+    judges one by one (they are rare).
     """
     import numpy as np
 
-    return present & ((raws & np.uint64(special_mask)) == 0) & memmap.pfns_without_memmap(pfns)
+    memmap = get_memory_map(prog)
+    special_pages = get_special_pages(prog)
+    special = (raws & np.uint64(get_target(prog).layout.special_mask)) != 0
+    out = present & ~special & memmap.pfns_without_memmap(pfns)
+    if special_pages.error is None:
+        out |= present & special & special_pages.unexplained(raws, pfns)
+    return out
 
 
 def get_memory_map(prog: Program) -> MemoryMap:
@@ -238,6 +248,105 @@ def pfn_valid(prog: Program, pfn: int) -> Optional[bool]:
         return False
 
 
+@dataclass(frozen=True)
+class SpecialPages:
+    """
+    What a special PTE may map outside VM_PFNMAP and VM_MIXEDMAP VMAs
+    (``__vm_normal_page()`` in mm/memory.c, ``vm_normal_page()`` before
+    Linux 7.x): a shared zero page, or, while the kernel has
+    ``pte_devmap()``, a page marked devmap. Read once per program.
+
+    :ivar zero: (first pfn, number of pfns) of the shared zero pages:
+        ``is_zero_pfn()`` (``zero_page_pfn``, ``zero_pfn`` before Linux 7.x;
+        ``zero_page_mask`` more where zero pages are coloured) and
+        ``is_huge_zero_pfn()`` (the huge zero folio at ``huge_zero_pfn``, a
+        PMD's worth of pages, once allocated).
+    :ivar devmap_mask: The ``pte_devmap()`` bit where the kernel has one
+        (until Linux 6.17, with ``follow_devmap_pmd()`` and ``pfn_t``), else 0.
+    :ivar vm_ops_hook: The ``struct vm_operations_struct`` member through
+        which a VMA owns the pages of its special entries
+        (``find_special_page``; ``find_normal_page`` with
+        CONFIG_FIND_NORMAL_PAGE), if the kernel has one.
+    :ivar error: Why the zero page's pfn is unknown: then no special entry
+        is judged.
+    """
+
+    zero: Tuple[Tuple[int, int], ...]
+    devmap_mask: int
+    vm_ops_hook: Optional[str]
+    error: Optional[str] = None
+
+    def explains(self, raw: int, pfn: int) -> bool:
+        """Whether a special PTE *raw* for *pfn* is one the kernel accepts
+        whatever its VMA (a zero page, a devmap page)."""
+        return bool(raw & self.devmap_mask) or any(
+            start <= pfn < start + n for start, n in self.zero)
+
+    def unexplained(self, raws: Any, pfns: Any) -> Any:
+        """The NumPy form of ``not explains()``."""
+        import numpy as np
+
+        out = (raws & np.uint64(self.devmap_mask)) == 0
+        for start, n in self.zero:
+            out &= (pfns < np.uint64(start)) | (pfns >= np.uint64(start + n))
+        return out
+
+
+def get_special_pages(prog: Program) -> SpecialPages:
+    """Return the :class:`SpecialPages` of *prog*, reading them on first use
+    (on a live kernel, again after a few seconds: the huge zero folio is
+    allocated on first use and may be freed)."""
+    import time
+
+    cached = prog.cache.get(_SPECIAL_KEY)
+    if cached is not None and (not is_live(prog) or time.monotonic() - cached[0] < _LIVE_SECONDS):
+        return cached[1]
+    special = _read_special_pages(prog)
+    prog.cache[_SPECIAL_KEY] = (time.monotonic(), special)
+    return special
+
+
+_SPECIAL_KEY = "drgn_softleaf.special_pages"
+
+
+def _read_special_pages(prog: Program) -> SpecialPages:
+    from drgn import TypeKind
+
+    from drgn_softleaf.probe import has_member, has_symbol, has_type
+
+    target = get_target(prog)
+    layout = target.layout
+    zero = []
+    try:
+        # Since Linux 7.x zero_pfn() is a function and the variable
+        # zero_page_pfn; before, the variable was zero_pfn.
+        var = prog["zero_page_pfn"] if "zero_page_pfn" in prog else prog["zero_pfn"]
+        if var.type_.kind == TypeKind.FUNCTION:
+            raise LookupError("zero_pfn is a function and there is no zero_page_pfn")
+        mask = prog["zero_page_mask"].value_() if "zero_page_mask" in prog else 0
+        zero.append((var.value_(), (mask >> layout.page_shift) + 1))
+    except (KeyError, LookupError, FaultError) as e:
+        return SpecialPages((), 0, None, error=f"the zero page's pfn: {e}")
+    try:
+        huge = prog["huge_zero_pfn"].value_()
+        pmd_pages = 1 << (target.level_shift("pmd") - layout.page_shift)
+        if huge < (1 << 63):  # ~0UL until the huge zero folio is allocated
+            zero.append((huge, pmd_pages))
+    except (KeyError, FaultError):
+        pass
+    # pte_devmap() went with follow_devmap_pmd() and pfn_t (Linux 6.17).
+    devmap = layout.devmap_mask if (has_symbol(prog, "follow_devmap_pmd")
+                                    or has_type(prog, "pfn_t")) else 0
+    hook = None
+    try:
+        ops = prog.type("struct vm_operations_struct")
+        hook = next((h for h in ("find_special_page", "find_normal_page")
+                     if has_member(Object(prog, ops, address=0), h)), None)
+    except LookupError:
+        pass
+    return SpecialPages(tuple(zero), devmap, hook)
+
+
 # -- the rules ---------------------------------------------------------------
 
 
@@ -264,6 +373,46 @@ def check_present_pfn(memmap: MemoryMap, special_mask: int,
         return EntryAnomaly("no-memmap", f"present entry for pfn {pfn:#x}, which has no "
                             "memory map")
     return None
+
+
+def check_special_pte(special_pages: SpecialPages, special_mask: int,
+                      entry: LeafEntry) -> Optional[EntryAnomaly]:
+    """
+    A special present PTE maps no page the kernel counts: ``__vm_normal_page()``
+    (mm/memory.c; ``vm_normal_page()`` before Linux 7.x) accepts one only in
+    a VMA whose ``vm_ops`` finds its pages (``find_special_page()``,
+    ``find_normal_page()``), a VM_PFNMAP or VM_MIXEDMAP VMA, for a shared
+    zero page, or (while the kernel has it) with ``pte_devmap()``; any other
+    it reports as a bad page map (``print_bad_page_map()``,
+    ``print_bad_pte()`` before). VMAs that may map raw pfns (VM_IO too),
+    hugetlb VMAs (never looked up this way) and the kernel's own tables are
+    not judged, nor anything when the zero page's pfn or the VMA's
+    ``vm_ops`` cannot be read.
+    """
+    if entry.kind != Kind.PRESENT or entry.level != "pte" or entry.pfn is None \
+            or not entry.raw & special_mask:
+        return None
+    vma = entry.vma
+    if vma is None or vma.kernel or vma.pfnmap or vma.hugetlb or vma.gap:
+        return None
+    if special_pages.error is not None or special_pages.explains(entry.raw, entry.pfn):
+        return None
+    if special_pages.vm_ops_hook is not None and _vm_ops_hook(vma, special_pages.vm_ops_hook):
+        return None
+    return EntryAnomaly("bad-special", f"special present entry for pfn {entry.pfn:#x}, not a "
+                        "zero page, in a VMA that is neither VM_PFNMAP nor VM_MIXEDMAP (a bad "
+                        "page map to __vm_normal_page())")
+
+
+def _vm_ops_hook(vma: Any, hook: str) -> bool:
+    """Whether *vma*'s ``vm_ops`` has *hook* set (``True`` when that cannot
+    be read: the entry is then not judged)."""
+    try:
+        obj = Object(vma.prog, "struct vm_area_struct *", vma.address)
+        ops = obj.vm_ops.read_()
+        return bool(ops) and bool(getattr(ops, hook).value_())
+    except (FaultError, LookupError, AttributeError):
+        return True
 
 
 def check_pfn_memmap(memmap: MemoryMap, entry: LeafEntry) -> Optional[EntryAnomaly]:
@@ -315,6 +464,7 @@ def entry_anomalies(prog: Program, entry: LeafEntry,
     special = get_target(prog).layout.special_mask
     found = (
         check_present_pfn(memmap, special, entry),
+        check_special_pte(get_special_pages(prog), special, entry),
         check_pfn_memmap(memmap, entry),
         check_swap_slot(entry, swap),
         check_invalid(entry),
@@ -378,8 +528,9 @@ class ImpossibleCounter:
         vec = layout.vector()
         if present is not None:
             pfns = vec.pte_pfn(values, target.physical_mask)
-            if present_suspects(self.memmap, layout.special_mask, values, pfns, present).any():
+            if present_suspects(self.prog, values, pfns, present).any():
                 # Rare: find the slots, with their VMAs, and judge each.
+                special = get_special_pages(self.prog)
                 for slots in group:
                     for i in range(slots.first, slots.stop):
                         v = slots.values[i]
@@ -388,6 +539,7 @@ class ImpossibleCounter:
                                                    addr=slots.base + (i << layout.page_shift))
                             self._add(check_present_pfn(self.memmap, layout.special_mask,
                                                         entry))
+                            self._add(check_special_pte(special, layout.special_mask, entry))
         if scodes is None:
             return
         self.counts["invalid"] += int(np.count_nonzero(scodes == kind_code(Kind.INVALID)))

@@ -48,7 +48,6 @@ from drgn_softleaf.checks import (
     EntryAnomaly,
     ImpossibleCounter,
     entry_anomalies,
-    get_memory_map,
     present_suspects,
 )
 from drgn_softleaf.enrich import Enricher, FolioInfo, SwapInfo
@@ -664,10 +663,9 @@ class Listing:
         raws = batch.raws
         present = batch.codes == present_code()
         pfns = vec.pte_pfn(raws, target.physical_mask)
-        # Present entries that check_present_pfn() may call impossible go
-        # the slow way, which says why.
-        suspect = present_suspects(get_memory_map(self.space.mm.prog_), layout.special_mask,
-                                   raws, pfns, present)
+        # Present entries that check_present_pfn() or check_special_pte()
+        # may call impossible go the slow way, which says why.
+        suspect = present_suspects(self.space.mm.prog_, raws, pfns, present)
         if vma.kernel or vma.pfnmap:
             suspect[:] = False
         flag_bits = present_flag_bits(target, vma)

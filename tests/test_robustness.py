@@ -245,9 +245,10 @@ def test_help_documents_exit_status_and_examples(capsys):
 # -- corrupted page tables ---------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=[DEMO, "linux-7.3-arm64-l5-quiescent"])
+@pytest.fixture(scope="module", params=[DEMO, "linux-7.3-arm64-l5-quiescent",
+                                              "linux-6.12-l5-quiescent"])
 def corrupted(request):
-    """A quiescent dump (x86-64, arm64) with three of the scenario's PTE
+    """A quiescent dump (7.3 x86-64 and arm64, 6.12) with three of the scenario's PTE
     tables overwritten with random bytes (an overlay segment: the dump file
     is untouched)."""
     from drgn_softleaf import address_space
@@ -304,11 +305,24 @@ def test_corrupted_tables_flag_every_impossible_row(corrupted):
     highest = prog["highest_memmap_pfn"].value_()
     target = get_target(prog)
     special = target.layout.special_mask
+    pte_special = {"x86_64": 1 << 9, "aarch64": 1 << 56}[manifest["arch"]]
+    # The zero page: zero_page_pfn since 7.x, zero_pfn before.
+    zero_pfn = prog["zero_pfn" if manifest["kernel"] == "6.12" else "zero_page_pfn"].value_()
+    # 6.12 still has pte_devmap(): _PAGE_BIT_DEVMAP is bit 57 on x86-64.
+    devmap = 1 << 57 if manifest["kernel"] == "6.12" else 0
+    assert sum(1 for r in rows if r["kind"] == "present" and r["raw"] & pte_special
+               and r["pfn"] != zero_pfn and not r["raw"] & devmap) > 20
     for r in rows:
         # Every present pfn past the memory map in a normal mapping is
         # flagged, and nothing else is flagged as such.
         beyond = (r["kind"] == "present" and r["pfn"] > highest and not r["raw"] & special)
         assert beyond == any(a["what"] == "pfn-beyond-memmap" for a in r["anomalies"]), r
+        # Every special present PTE that is not the zero page, in these
+        # ordinary VMAs, is a bad page map to __vm_normal_page(); pte_special()
+        # is bit 9 on x86-64 (_PAGE_BIT_SOFTW1), 56 on arm64 (PTE_SPECIAL).
+        bad = (r["kind"] == "present" and r["level"] == "pte" and r["raw"] & pte_special
+               and r["pfn"] != zero_pfn and not r["raw"] & devmap)
+        assert bool(bad) == any(a["what"] == "bad-special" for a in r["anomalies"]), r
         if r["kind"] == "swap" and r["swap_file"] is None:
             assert [a["what"] for a in r["anomalies"]] == ["swap-no-device"]
         if r["kind"] == "invalid":

@@ -50,6 +50,8 @@ PTE_WRITE = PTE_DBM
 PTE_SWP_EXCLUSIVE = 1 << 2
 PTE_DIRTY = 1 << 55
 PTE_SPECIAL = 1 << 56
+# Until Linux 6.17.
+PTE_DEVMAP = 1 << 57
 # Since v6.10 (Linux kernel commit 55564814a838 "arm64/mm: Move
 # PTE_PRESENT_INVALID to overlay PTE_NG"): a present entry that the hardware
 # must not use (PROT_NONE, or a PMD being split) is !PTE_VALID with nG set.
@@ -130,6 +132,8 @@ class Arm64:
     table_value = PMD_TYPE_TABLE
     # pte_special().
     special_mask = PTE_SPECIAL
+    # pte_devmap(), on kernels that have it (the caller tells).
+    devmap_mask = PTE_DEVMAP
 
     def __init__(self, page_shift: int, va_bits: int, vabits_actual: int,
                  max_physmem_bits: int, swap: SwapPteLayout) -> None:

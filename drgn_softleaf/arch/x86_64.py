@@ -24,6 +24,9 @@ _PAGE_BIT_GLOBAL = 8
 _PAGE_BIT_PROTNONE = _PAGE_BIT_GLOBAL
 _PAGE_BIT_SOFTW1 = 9
 _PAGE_BIT_SPECIAL = _PAGE_BIT_SOFTW1
+_PAGE_BIT_SOFTW4 = 57
+# Until Linux 6.17 (pgtable_types.h, x86-64's CONFIG_ARCH_HAS_PTE_DEVMAP).
+_PAGE_BIT_DEVMAP = _PAGE_BIT_SOFTW4
 
 _PAGE_PRESENT = 1 << _PAGE_BIT_PRESENT
 _PAGE_PSE = 1 << _PAGE_BIT_PSE
@@ -89,6 +92,8 @@ class X86_64:
     # pte_special(): a mapping that has no struct page to refcount (raw
     # pfns, the zero page), which vm_normal_page() does not look up.
     special_mask = 1 << _PAGE_BIT_SPECIAL
+    # pte_devmap(), on kernels that have it (the caller tells).
+    devmap_mask = 1 << _PAGE_BIT_DEVMAP
 
     @staticmethod
     def paging_levels(info: Mapping[str, str],
