@@ -20,7 +20,7 @@ only reported on evidence.
 """
 
 from dataclasses import dataclass
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple, TypeVar
 
 from drgn import FaultError, Object, Program
 
@@ -135,19 +135,26 @@ def get_memory_map(prog: Program) -> MemoryMap:
     live kernel's is read again after a few seconds: memory can be added
     (virtio-mem, device memory) or removed while a drgn session lasts.
     """
+    return _cached(prog, _CACHE_KEY, _read_memory_map)
+
+
+# How long what a live kernel's state says is trusted (a command's length).
+_LIVE_SECONDS = 5.0
+
+T = TypeVar("T")
+
+
+def _cached(prog: Program, key: str, read: Callable[[Program], T]) -> T:
+    """``read(prog)``, cached in ``prog.cache`` under *key*: for good in a
+    dump, for :data:`_LIVE_SECONDS` on a live kernel."""
     import time
 
-    live = is_live(prog)
-    cached = prog.cache.get(_CACHE_KEY)
-    if cached is not None and (not live or time.monotonic() - cached[0] < _LIVE_SECONDS):
+    cached = prog.cache.get(key)
+    if cached is not None and (not is_live(prog) or time.monotonic() - cached[0] < _LIVE_SECONDS):
         return cached[1]
-    mm = _read_memory_map(prog)
-    prog.cache[_CACHE_KEY] = (time.monotonic(), mm)
-    return mm
-
-
-# How long a live kernel's memory map is trusted (a command's length).
-_LIVE_SECONDS = 5.0
+    value = read(prog)
+    prog.cache[key] = (time.monotonic(), value)
+    return value
 
 
 def _read_memory_map(prog: Program) -> MemoryMap:
@@ -296,14 +303,7 @@ def get_special_pages(prog: Program) -> SpecialPages:
     """Return the :class:`SpecialPages` of *prog*, reading them on first use
     (on a live kernel, again after a few seconds: the huge zero folio is
     allocated on first use and may be freed)."""
-    import time
-
-    cached = prog.cache.get(_SPECIAL_KEY)
-    if cached is not None and (not is_live(prog) or time.monotonic() - cached[0] < _LIVE_SECONDS):
-        return cached[1]
-    special = _read_special_pages(prog)
-    prog.cache[_SPECIAL_KEY] = (time.monotonic(), special)
-    return special
+    return _cached(prog, _SPECIAL_KEY, _read_special_pages)
 
 
 _SPECIAL_KEY = "drgn_softleaf.special_pages"

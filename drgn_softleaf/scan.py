@@ -70,6 +70,7 @@ __all__ = (
     "for_each_address_space",
     "for_each_leaf_entry",
     "lookup_address",
+    "outside_vma",
     "selected_entries",
     "space_counts",
     "space_vma_counts",
@@ -215,6 +216,12 @@ class Selection:
     counted: int = 0
 
 
+def outside_vma(entry: LeafEntry) -> LeafEntry:
+    """*entry* as one no VMA covers: without its VMA (a gap's) or anything
+    decoded from it, the way triage reports it."""
+    return LeafEntry(None, entry.addr, entry.size, entry.level, entry.raw, entry.kind)
+
+
 def selected_entries(
     space: AddressSpace,
     vmas: Sequence[Vma],
@@ -256,10 +263,7 @@ def selected_entries(
             entries = (classify_value(target, raw, "pte", vma=vma, addr=addr)
                        for addr, raw in others)
         for entry in entries:
-            if entry.vma is not None and entry.vma.gap:
-                entry = LeafEntry(None, entry.addr, entry.size, entry.level, entry.raw,
-                                  entry.kind)
-            yield entry
+            yield outside_vma(entry) if entry.vma is not None and entry.vma.gap else entry
 
 
 def for_each_leaf_entry(

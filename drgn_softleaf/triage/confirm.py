@@ -16,10 +16,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from drgn import FaultError, Object, Program
 
-from drgn_softleaf.classify import LeafEntry, classify_value
+from drgn_softleaf.classify import classify_value
 from drgn_softleaf.enrich import Enricher
 from drgn_softleaf.live import Confirmation, confirm_all, consistent, read_leaf
-from drgn_softleaf.scan import AddressSpace
+from drgn_softleaf.scan import AddressSpace, outside_vma
 from drgn_softleaf.target import Target
 from drgn_softleaf.triage.collect import Collector
 from drgn_softleaf.triage.counters import (
@@ -150,11 +150,6 @@ def _folio_state_reader(prog: Program, target: Target,
     return read
 
 
-def _outside(entry: LeafEntry) -> LeafEntry:
-    """*entry* without a VMA, as the walk hands out one no VMA covers."""
-    return LeafEntry(None, entry.addr, entry.size, entry.level, entry.raw, entry.kind)
-
-
 def _anomaly_reader(prog: Program, target: Target, a: Anomaly) -> Callable[[], Any]:
     """Read an anomaly's entry again, with its VMA, and judge it by the same
     rules: (the entry's value, whether the same anomaly is found)."""
@@ -171,7 +166,7 @@ def _anomaly_reader(prog: Program, target: Target, a: Anomaly) -> Callable[[], A
         space = AddressSpace(a.pid or 0, a.comm or "?", Object(prog, "struct task_struct *", 0),
                              mm)
         collector = Collector(prog)
-        collector.entry(space, entry if vma is not None else _outside(entry), vma is not None)
+        collector.entry(space, entry if vma is not None else outside_vma(entry), vma is not None)
         return raw, any(x.what == a.what for x in collector.report.anomalies)
 
     return read
